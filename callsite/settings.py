@@ -1,0 +1,279 @@
+"""Settings for callsite.
+
+Everything that differs between the embedded default and production comes from the
+environment, with defaults that make `make run` work on a fresh machine:
+
+- ``CALLSITE_ENV``: ``embedded`` (default) or ``production``. Production refuses to start with
+  ``DEBUG`` on or without its own ``SECRET_KEY``.
+- ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default is a SQLite file under ``var/``.
+- ``REDIS_URL``: e.g. ``redis://127.0.0.1:6379/0``; default is the in-memory channel layer.
+- ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CALLSITE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEFAULT_SECRET_KEY = "callsite-embedded-insecure-secret-key-change-me"
+
+CALLSITE_ENV = os.environ.get("CALLSITE_ENV", "embedded").strip().lower()
+if CALLSITE_ENV not in {"embedded", "production"}:
+    raise ImproperlyConfigured("CALLSITE_ENV must be 'embedded' or 'production'.")
+PRODUCTION = CALLSITE_ENV == "production"
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("Refusing to start in production with DEBUG on.")
+    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "Refusing to start in production without SECRET_KEY (at least 32 characters)."
+        )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # Before channels and daphne so that our `runworker` (which starts the timer
+    # instance eagerly) overrides theirs.
+    "invitations",
+    "calls",
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "callsite.urls"
+ASGI_APPLICATION = "callsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES["default"].setdefault("TEST", {})
+    if os.environ.get("TEST_DATABASE_NAME"):
+        DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")),
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock when a transaction starts, so two racing
+                # transactions serialise instead of failing to upgrade a read lock.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+                ),
+            },
+            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ----------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "callsite")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": url,
+                        # redis-py 8 defaults to a 5 s read timeout, which kills receivers that
+                        # wait longer than that for a message; and to a 100-connection async pool
+                        # that raises instead of waiting under load.
+                        "socket_timeout": None,
+                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "1000")),
+                    }
+                    for url in REDIS_URL.split(",")
+                ],
+                "prefix": CHANNEL_LAYER_PREFIX,
+                # Per-channel queue size before group_send drops: a drop only delays a client
+                # (session.ready heals it), but keep it rare.
+                "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "5000")),
+                # Sockets stay open for days: group membership must outlive them.
+                "group_expiry": int(os.environ.get("CHANNEL_LAYER_GROUP_EXPIRY", str(30 * 86400))),
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 5000, "group_expiry": 30 * 86400, "expiry": 60},
+        }
+    }
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+
+# --- REST framework -------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "invitations.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "invitations.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "invitations": os.environ.get("THROTTLE_INVITATIONS", "120/min"),
+        "token": os.environ.get("THROTTLE_TOKEN", "30/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "callsite API",
+    "DESCRIPTION": "Call invitations: invite, ring, accept, reject, cancel, timeout, busy, "
+    "group calls. See API.md for the WebSocket half of the contract.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from this server: these machines (and many deployments) have no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+if REDIS_URL:
+    # Throttle counters shared by every server process.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL.split(",")[0],
+            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+        }
+    }
+
+# --- Call invitation limits (API.md "Limits") -----------------------------------------------
+
+CALLSITE = {
+    "MAX_INVITEES_PER_REQUEST": int(os.environ.get("CALLSITE_MAX_INVITEES", "9")),
+    "MAX_ACTIVE_PARTICIPANTS": int(os.environ.get("CALLSITE_MAX_PARTICIPANTS", "10")),
+    "MIN_TIMEOUT": 1,
+    "MAX_TIMEOUT": int(os.environ.get("CALLSITE_MAX_TIMEOUT", "600")),
+    "DEFAULT_TIMEOUT": int(os.environ.get("CALLSITE_DEFAULT_TIMEOUT", "60")),
+    "EXTENDED_DATA_MAX_BYTES": 2048,
+    "REASON_MAX_LENGTH": 32,
+    "CALLER_OFFLINE_GRACE": float(os.environ.get("CALLSITE_CALLER_OFFLINE_GRACE", "30")),
+    # How often the timer worker re-reads pending deadlines from the database, as a safety
+    # net for timer.schedule messages the channel layer dropped (delivery is at most once).
+    "TIMER_RESCAN_SECONDS": float(os.environ.get("CALLSITE_TIMER_RESCAN", "30")),
+    # In the embedded default the timer worker runs inside the server process.
+    "EMBEDDED_TIMERS": env_bool("CALLSITE_EMBEDDED_TIMERS", not REDIS_URL),
+}
+
+TIMER_CHANNEL = "call-timers"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "callsite": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+        "invitations": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+    },
+}
+
+# --- WebRTC ICE servers ---------------------------------------------------------------------
+
+CALLSITE_ICE = {
+    # Comma-separated, e.g. "stun:stun.example.org:3478". Empty by default: on localhost and on
+    # one LAN host candidates are enough, and this server must not depend on a third party.
+    "STUN_URLS": env_list("STUN_URLS", []),
+    "TURN_URLS": env_list("TURN_URLS", []),
+    # coturn's static-auth-secret (use-auth-secret); TURN is offered only when it is set.
+    "TURN_SECRET": os.environ.get("TURN_SECRET", ""),
+    "TURN_TTL": int(os.environ.get("TURN_TTL", "3600")),
+}

@@ -1,0 +1,120 @@
+"""Admin: inspect calls with their participants and the whole event timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .models import Call, CallEvent, Participant
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ParticipantInline(ReadOnlyInline):
+    model = Participant
+    fields = (
+        "user",
+        "role",
+        "state",
+        "reason",
+        "invited_by",
+        "deadline",
+        "device_id",
+        "extended_data",
+        "joined_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+
+class CallEventInline(ReadOnlyInline):
+    model = CallEvent
+    verbose_name_plural = "Timeline"
+    fields = ("created_at", "kind", "actor", "subject", "data")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "inviter",
+        "type",
+        "state",
+        "end_reason",
+        "participant_count",
+        "created_at",
+        "ended_at",
+    )
+    list_filter = ("state", "type", "end_reason", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("inviter__username", "participants__user__username")
+    date_hierarchy = "created_at"
+    inlines = [ParticipantInline, CallEventInline]
+    readonly_fields = (
+        "id",
+        "inviter",
+        "type",
+        "state",
+        "end_reason",
+        "timeout",
+        "extended_data",
+        "created_at",
+        "ended_at",
+        "inviter_offline_deadline",
+    )
+    actions = ["force_end"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
+        return super().get_queryset(request).select_related("inviter")
+
+    @admin.display(description="participants")
+    def participant_count(self, obj: Call) -> int:
+        return obj.participants.count()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The page is for inspection; the only write is the "force end" action below.
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+    @admin.action(
+        description="Force end the selected calls (through the state machine)", permissions=["view"]
+    )
+    def force_end(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        ended = sum(services.force_end(call_id=c.pk, operator=request.user) for c in queryset)
+        skipped = queryset.count() - ended
+        self.message_user(
+            request, f"Ended {ended} call(s); {skipped} had already ended.", messages.SUCCESS
+        )
+
+
+@admin.register(CallEvent)
+class CallEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "call", "kind", "actor", "subject")
+    list_filter = ("kind",)
+    search_fields = ("call__id", "actor__username", "subject__username")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,119 @@
+"""Request and response shapes for the OpenAPI document.
+
+Validation itself lives in invitations/validation.py (shared with the WebSocket), and responses
+are built by invitations/snapshots.py; tests check the two agree with these declarations.
+"""
+
+from rest_framework import serializers
+
+from invitations.models import CallState, CallType, EndReason, PState, Role
+
+
+class UserSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+    online = serializers.BooleanField()
+
+
+class ParticipantSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    role = serializers.ChoiceField(Role.choices)
+    state = serializers.ChoiceField(PState.choices)
+    reason = serializers.CharField(allow_null=True)
+    extended_data = serializers.CharField(allow_blank=True)
+    invited_by = serializers.CharField(allow_null=True)
+    deadline = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class CallSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    inviter = serializers.CharField()
+    type = serializers.ChoiceField(CallType.choices)
+    state = serializers.ChoiceField(CallState.choices)
+    end_reason = serializers.ChoiceField(EndReason.choices, allow_null=True)
+    timeout = serializers.IntegerField()
+    extended_data = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    participants = ParticipantSerializer(many=True)
+
+
+class InviteErrorSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    reason = serializers.ChoiceField(["not_found", "already_in_call", "call_full"])
+
+
+class CallWithErrorsSerializer(serializers.Serializer):
+    call = CallSerializer()
+    errors = InviteErrorSerializer(many=True)
+
+
+class CallOnlySerializer(serializers.Serializer):
+    call = CallSerializer()
+
+
+class ExtendedDataField(serializers.CharField):
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(
+            required=False,
+            allow_blank=True,
+            max_length=2048,
+            help_text="Opaque string, at most 2048 bytes in UTF-8.",
+            **kwargs,
+        )
+
+
+class StartCallRequest(serializers.Serializer):
+    invitees = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=9)
+    type = serializers.ChoiceField(CallType.choices, required=False, default=CallType.VIDEO)
+    timeout = serializers.IntegerField(min_value=1, max_value=600, required=False, default=60)
+    extended_data = ExtendedDataField()
+    device_id = serializers.CharField(required=False, max_length=64)
+
+
+class InviteRequest(serializers.Serializer):
+    invitees = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=9)
+    extended_data = ExtendedDataField()
+
+
+class CancelRequest(serializers.Serializer):
+    invitees = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Default: every ringing invitation you sent.",
+    )
+    extended_data = ExtendedDataField()
+
+
+class AcceptRequest(serializers.Serializer):
+    extended_data = ExtendedDataField()
+    device_id = serializers.CharField(required=False, max_length=64)
+
+
+class RejectRequest(serializers.Serializer):
+    reason = serializers.CharField(required=False, max_length=32, default="declined")
+    extended_data = ExtendedDataField()
+
+
+class ExtendedDataRequest(serializers.Serializer):
+    extended_data = ExtendedDataField()
+
+
+class TokenRequest(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField()
+
+
+class TokenResponse(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()

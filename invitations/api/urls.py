@@ -1,0 +1,20 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("me/", views.MeView.as_view(), name="api-me"),
+    path("users/", views.UsersView.as_view(), name="api-users"),
+    path("calls/", views.CallsView.as_view(), name="api-calls"),
+    path("calls/<str:call_id>/", views.CallDetailView.as_view(), name="api-call"),
+    path("calls/<str:call_id>/invite/", views.InviteView.as_view(), name="api-call-invite"),
+    path("calls/<str:call_id>/cancel/", views.CancelView.as_view(), name="api-call-cancel"),
+    path("calls/<str:call_id>/accept/", views.AcceptView.as_view(), name="api-call-accept"),
+    path("calls/<str:call_id>/reject/", views.RejectView.as_view(), name="api-call-reject"),
+    path("calls/<str:call_id>/quit/", views.QuitView.as_view(), name="api-call-quit"),
+    path("calls/<str:call_id>/end/", views.EndView.as_view(), name="api-call-end"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

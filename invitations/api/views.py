@@ -1,0 +1,191 @@
+"""REST endpoints of API.md: parse, check access, call a service. No logic of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invitations import selectors, services, validation
+from invitations.errors import CallError
+
+from . import serializers as s
+from .throttles import InvitationThrottle, TokenThrottle
+
+ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409, 429)}
+
+
+def body(request: Request) -> dict[str, Any]:
+    return validation.request_body(request.data)
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+
+    def get_throttles(self):  # type: ignore[no-untyped-def]
+        return [TokenThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        request=s.TokenRequest,
+        responses={200: s.TokenResponse, **ERRORS},
+        auth=[],
+        summary="Exchange a username and password for an API token",
+    )
+    def post(self, request: Request) -> Response:
+        data = body(request)
+        username, password = data.get("username"), data.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise CallError(
+                "validation_error",
+                "username and password are required.",
+                {"username": ["Required."], "password": ["Required."]},
+            )
+        user = authenticate(request._request, username=username, password=password)
+        if user is None or not user.is_active:
+            raise CallError("not_authenticated", "Wrong username or password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+    @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Revoke your token")
+    def delete(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            raise CallError("not_authenticated", "Authentication credentials were not provided.")
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        return [AllowAny()]
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: s.UserSerializer, **ERRORS}, summary="Who am I")
+    def get(self, request: Request) -> Response:
+        return Response(selectors.user_snapshots([request.user])[0])
+
+
+class UsersView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str), OpenApiParameter("page", int)],
+        responses={200: s.UserSerializer(many=True), **ERRORS},
+        summary="Everyone but yourself, with presence",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.people(request.user, request.query_params.get("search")), request, view=self
+        )
+        return paginator.get_paginated_response(selectors.user_snapshots(page or []))
+
+
+class CallsView(APIView):
+    def get_throttles(self):  # type: ignore[no-untyped-def]
+        return [InvitationThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, enum=["ringing", "ongoing", "ended"]),
+            OpenApiParameter("missed", bool),
+            OpenApiParameter("page", int),
+        ],
+        responses={200: s.CallSerializer(many=True), **ERRORS},
+        summary="Your calls, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        qs = selectors.calls_for_user(
+            request.user, state=params.get("state"), missed=params.get("missed")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(selectors.snapshots(page or []))
+
+    @extend_schema(
+        request=s.StartCallRequest,
+        responses={201: s.CallWithErrorsSerializer, **ERRORS},
+        summary="Start a call by inviting people",
+    )
+    def post(self, request: Request) -> Response:
+        data = body(request)
+        result = services.invite(
+            inviter=request.user,
+            invitees=data.get("invitees"),
+            type=data.get("type"),
+            timeout=data.get("timeout"),
+            extended_data=data.get("extended_data"),
+            device_id=data.get("device_id"),
+        )
+        return Response({"call": result.call, "errors": result.errors}, status=201)
+
+
+class CallDetailView(APIView):
+    @extend_schema(responses={200: s.CallSerializer, **ERRORS}, summary="One of your calls")
+    def get(self, request: Request, call_id: str) -> Response:
+        call = selectors.call_for_user(request.user, call_id)
+        return Response(selectors.snapshots([call])[0])
+
+
+def _action(
+    service: Callable[..., Any],
+    fields: tuple[str, ...],
+    request_serializer: type,
+    summary: str,
+    response: type = s.CallOnlySerializer,
+    throttled: bool = False,
+) -> type[APIView]:
+    """A POST /api/calls/{id}/<action>/ view: pass the allowed fields to the service."""
+
+    class ActionView(APIView):
+        def get_throttles(self):  # type: ignore[no-untyped-def]
+            return [InvitationThrottle()] if throttled else []
+
+        @extend_schema(
+            request=request_serializer, responses={200: response, **ERRORS}, summary=summary
+        )
+        def post(self, request: Request, call_id: str) -> Response:
+            data = body(request)
+            result = service(
+                actor=request.user, call_id=call_id, **{f: data.get(f) for f in fields if f in data}
+            )
+            if isinstance(result, services.InviteResult):
+                return Response({"call": result.call, "errors": result.errors})
+            return Response({"call": result})
+
+    ActionView.__name__ = ActionView.__qualname__ = f"{service.__name__.title()}CallView"
+    return ActionView
+
+
+InviteView = _action(
+    services.add_invitees,
+    ("invitees", "extended_data"),
+    s.InviteRequest,
+    "Invite more people into the call",
+    s.CallWithErrorsSerializer,
+    throttled=True,
+)
+CancelView = _action(
+    services.cancel, ("invitees", "extended_data"), s.CancelRequest, "Withdraw invitations you sent"
+)
+AcceptView = _action(
+    services.accept, ("extended_data", "device_id"), s.AcceptRequest, "Accept an invitation"
+)
+RejectView = _action(
+    services.reject,
+    ("reason", "extended_data", "device_id"),
+    s.RejectRequest,
+    "Decline an invitation",
+)
+QuitView = _action(
+    services.quit, ("extended_data", "device_id"), s.ExtendedDataRequest, "Leave the call"
+)
+EndView = _action(
+    services.end, ("extended_data",), s.ExtendedDataRequest, "End the call for everyone"
+)

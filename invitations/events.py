@@ -1,0 +1,104 @@
+"""Publishing call events to devices and deadlines to the timer worker, after commit only.
+
+Services collect what to tell whom in an Outbox while their transaction runs; ``flush`` takes one
+snapshot of the call as it stands at the end of the transaction and hands everything to the
+channel layer in ``transaction.on_commit``. Delivery is at most once: clients heal through
+``session.ready`` and ``GET /api/calls/{id}/``, so nothing here retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from .models import Call, Participant, PState
+from .snapshots import call_snapshot
+
+logger = logging.getLogger(__name__)
+
+EVERYONE = None  # recipient marker: every participant who should hear about this call
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def event_recipients(participants: list[Participant]) -> list[int]:
+    """Every participant of the call, except users rejected as busy: they never rang."""
+    return [
+        p.user_id for p in participants if not (p.state == PState.REJECTED and p.reason == "busy")
+    ]
+
+
+@dataclass
+class Outbox:
+    call: Call
+    _events: list[tuple[list[int] | None, dict[str, Any]]] = field(default_factory=list)
+    _timers: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_user(self, user_id: int, type: str, **fields: Any) -> None:
+        self._events.append(([user_id], {"type": type, **fields}))
+
+    def to_everyone(self, type: str, **fields: Any) -> None:
+        self._events.append((EVERYONE, {"type": type, **fields}))
+
+    def schedule_participant(self, participant_id: int, deadline: datetime) -> None:
+        self._timers.append(
+            {
+                "type": "timer.schedule",
+                "kind": "invitation",
+                "id": participant_id,
+                "at": deadline.timestamp(),
+            }
+        )
+
+    def schedule_caller_offline(self, deadline: datetime) -> None:
+        self._timers.append(
+            {
+                "type": "timer.schedule",
+                "kind": "caller_offline",
+                "id": str(self.call.pk),
+                "at": deadline.timestamp(),
+            }
+        )
+
+    def flush(self) -> dict[str, Any]:
+        """Snapshot the call now (inside the transaction) and send everything after commit."""
+        participants = list(self.call.participants.select_related("user", "invited_by"))
+        snapshot = call_snapshot(self.call, participants)
+        everyone = event_recipients(participants)
+        messages: list[tuple[str, dict[str, Any]]] = []
+        for recipients, event in self._events:
+            payload = {**event, "call_id": snapshot["id"], "call": snapshot}
+            for user_id in everyone if recipients is EVERYONE else recipients:
+                messages.append((user_group(user_id), payload))
+        timers = list(self._timers)
+        if messages or timers:
+            transaction.on_commit(lambda: send(messages, timers))
+        return snapshot
+
+
+def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_send_all)(layer, messages, timers)
+    except Exception:  # the commit stands; clients resync, the timer rescan catches up
+        logger.exception("could not publish %d events and %d timers", len(messages), len(timers))
+
+
+async def _send_all(
+    layer: Any, messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]
+) -> None:
+    for group, payload in messages:
+        await layer.group_send(group, {"type": "call.event", "event": payload})
+    for timer in timers:
+        await layer.send(settings.TIMER_CHANNEL, timer)

@@ -1,0 +1,48 @@
+"""`manage.py serve`: Daphne with the timer worker inside the same process (embedded default).
+
+In production run Daphne (or Uvicorn) on ``callsite.asgi:application`` and one or more
+``manage.py runworker call-timers`` beside it instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve callsite with Daphne; runs the timer worker in-process unless told otherwise."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--bind", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--timers",
+            choices=["embedded", "external"],
+            default="embedded" if settings.CALLSITE["EMBEDDED_TIMERS"] else "external",
+            help="embedded: run the call-timers worker in this process.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
+        from daphne.cli import CommandLineInterface
+        from twisted.internet import reactor
+
+        if options["timers"] == "embedded":
+            from invitations.timers import run_embedded_worker
+
+            reactor.callWhenRunning(lambda: asyncio.ensure_future(run_embedded_worker()))
+        CommandLineInterface().run(
+            [
+                "-b",
+                options["bind"],
+                "-p",
+                str(options["port"]),
+                "--websocket_timeout",
+                "-1",
+                "callsite.asgi:application",
+            ]
+        )

@@ -1,0 +1,174 @@
+"""What the database remembers about calls: the truth every client can re-read."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class CallType(models.TextChoices):
+    VIDEO = "video"
+    AUDIO = "audio"
+
+
+class CallState(models.TextChoices):
+    RINGING = "ringing"  # nobody but the inviter accepted yet
+    ONGOING = "ongoing"  # an invitee accepted
+    ENDED = "ended"
+
+
+class EndReason(models.TextChoices):
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+    UNANSWERED = "unanswered"
+    ALL_LEFT = "all_left"
+    CALLER_OFFLINE = "caller_offline"
+
+
+class Role(models.TextChoices):
+    INVITER = "inviter"
+    INVITEE = "invitee"
+
+
+class PState(models.TextChoices):
+    INVITING = "inviting"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    QUIT = "quit"
+
+
+RINGING_STATES = (PState.INVITING, PState.RECEIVED)
+# A participation in one of these, in a call that has not ended, makes its user busy.
+ACTIVE_STATES = (PState.INVITING, PState.RECEIVED, PState.ACCEPTED)
+# States from which a user may be invited again into the same call.
+REINVITABLE_STATES = (PState.REJECTED, PState.CANCELLED, PState.TIMEOUT, PState.QUIT)
+LIVE_CALL_STATES = (CallState.RINGING, CallState.ONGOING)
+
+
+class Call(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls_started"
+    )
+    type = models.CharField(max_length=8, choices=CallType.choices, default=CallType.VIDEO)
+    state = models.CharField(max_length=8, choices=CallState.choices, default=CallState.RINGING)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, null=True, blank=True)
+    timeout = models.PositiveIntegerField(help_text="Seconds each invitee rings for.")
+    extended_data = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Set while the call rings and the inviter has no connected device: the call ends with
+    # caller_offline at this moment unless a device of theirs comes back first.
+    inviter_offline_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} call {self.id} by {self.inviter} ({self.state})"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.state == CallState.ENDED
+
+
+class Participant(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(max_length=8, choices=Role.choices)
+    state = models.CharField(max_length=10, choices=PState.choices)
+    reason = models.CharField(max_length=32, null=True, blank=True)
+    extended_data = models.TextField(blank=True, default="")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Null once the participant no longer rings; the timers query this column.
+    deadline = models.DateTimeField(null=True, blank=True)
+    device_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="Device with which they accepted."
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "user"], name="one_participation_per_call")
+        ]
+        indexes = [
+            # The timer worker loads every pending deadline on start.
+            models.Index(
+                fields=["deadline"],
+                name="participant_pending_deadline",
+                condition=models.Q(deadline__isnull=False),
+            ),
+            # The busy check: does this user hold an active participation?
+            models.Index(fields=["user", "state"], name="participant_user_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.call_id}: {self.state}"
+
+
+class CallEvent(models.Model):
+    """Append-only timeline of a call: one row per thing that happened."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        INVITED = "invited"
+        BUSY = "busy"
+        RECEIVED = "received"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+        TIMEOUT = "timeout"
+        QUIT = "quit"
+        ENDED = "ended"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Who did it; null for what the server did on its own (timeouts, caller offline).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Whose participation it changed, if any.
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["call", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.call_id}"
+
+
+class UserLock(models.Model):
+    """One row per user, locked (SELECT ... FOR UPDATE) while deciding whether they are busy.
+
+    Two callers inviting the same free user at once both lock this row; the second waits until
+    the first commits and then sees the user busy. On SQLite, IMMEDIATE transactions serialise
+    writers, which gives the same guarantee.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"lock for {self.user_id}"

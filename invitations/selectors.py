@@ -1,0 +1,104 @@
+"""Read-side queries: what a user may see of calls and people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch, Q, QuerySet
+
+from .errors import CallError, validation_error
+from .models import LIVE_CALL_STATES, RINGING_STATES, Call, CallState, Participant, PState, Role
+from .presence import online_user_ids
+from .snapshots import call_snapshot, display_name
+
+User = get_user_model()
+
+
+def _with_participants(qs: QuerySet[Call]) -> QuerySet[Call]:
+    return qs.select_related("inviter").prefetch_related(
+        Prefetch("participants", queryset=Participant.objects.select_related("user", "invited_by"))
+    )
+
+
+def snapshots(calls: list[Call]) -> list[dict[str, Any]]:
+    return [call_snapshot(c, list(c.participants.all())) for c in calls]
+
+
+def calls_for_user(
+    user: AbstractBaseUser, *, state: str | None = None, missed: str | None = None
+) -> QuerySet[Call]:
+    """The user's calls, newest first; ``missed=true``: calls they were invited to and missed."""
+    qs = Call.objects.filter(participants__user=user)
+    if state is not None:
+        if state not in CallState.values:
+            raise validation_error("state", f"Must be one of {', '.join(CallState.values)}.")
+        qs = qs.filter(state=state)
+    if missed is not None:
+        flag = missed.strip().lower()
+        if flag not in {"true", "false", "1", "0"}:
+            raise validation_error("missed", "Must be true or false.")
+        missed_q = Q(role=Role.INVITEE, state__in=[PState.TIMEOUT, PState.CANCELLED]) | Q(
+            role=Role.INVITEE, state=PState.REJECTED, reason="busy"
+        )
+        mine = Participant.objects.filter(missed_q, user=user).values("call_id")
+        qs = qs.filter(pk__in=mine) if flag in {"true", "1"} else qs.exclude(pk__in=mine)
+    return _with_participants(qs.order_by("-created_at", "-pk").distinct())
+
+
+def call_for_user(user: AbstractBaseUser, call_id: Any) -> Call:
+    import uuid
+
+    try:
+        pk = uuid.UUID(str(call_id))
+    except ValueError:
+        raise CallError("not_found", "No such call.") from None
+    call = _with_participants(Call.objects.filter(pk=pk, participants__user=user)).first()
+    if call is None:
+        raise CallError("not_found", "No such call.")
+    return call
+
+
+def incoming_calls(user: AbstractBaseUser) -> list[Call]:
+    """Calls ringing for the user right now (what session.ready lists)."""
+    return list(
+        _with_participants(
+            Call.objects.filter(
+                participants__user=user,
+                participants__state__in=RINGING_STATES,
+                state__in=LIVE_CALL_STATES,
+            ).order_by("created_at")
+        )
+    )
+
+
+def current_call(user: AbstractBaseUser) -> Call | None:
+    """The call the user talks in, if any (busy users are in at most one)."""
+    return _with_participants(
+        Call.objects.filter(
+            participants__user=user,
+            participants__state=PState.ACCEPTED,
+            state__in=LIVE_CALL_STATES,
+        ).order_by("-created_at")
+    ).first()
+
+
+def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
+    qs = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
+    if search:
+        term = search.strip()[:150]
+        qs = qs.filter(
+            Q(username__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+        )
+    return qs
+
+
+def user_snapshots(users: list[AbstractBaseUser]) -> list[dict[str, Any]]:
+    online = online_user_ids([u.pk for u in users])
+    return [
+        {"username": u.get_username(), "display_name": display_name(u), "online": u.pk in online}
+        for u in users
+    ]

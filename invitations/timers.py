@@ -1,0 +1,176 @@
+"""Timeouts without Celery: a Channels worker on the ``call-timers`` channel.
+
+Services send ``{"type": "timer.schedule", "kind", "id", "at"}`` after commit. The worker keeps the
+pending deadlines in a heap and sleeps until the next one, then calls the idempotent service
+(``expire`` or ``expire_caller_offline``). On start, and every ``TIMER_RESCAN_SECONDS`` as a
+safety net for messages the channel layer dropped, it reloads every pending deadline from the
+database, so a deadline that passed while no worker ran fires at once. Several workers are safe:
+the services move rows with conditional updates, so exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.consumer import AsyncConsumer
+from channels.layers import get_channel_layer
+from channels.routing import ChannelNameRouter
+from channels.worker import Worker
+from django.conf import settings
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+Entry = tuple[float, str, Any]  # (unix time, kind, id)
+
+_EXPIRERS = {
+    "invitation": lambda id_: services.expire(participant_id=int(id_)),
+    "caller_offline": lambda id_: services.expire_caller_offline(call_id=id_),
+}
+
+
+def _fire(kind: str, id_: Any) -> bool:
+    try:
+        return bool(_EXPIRERS[kind](id_))
+    except Exception:  # one bad row must not stop every other timer
+        logger.exception("timer %s %s failed", kind, id_)
+        return False
+    finally:
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+class Scheduler:
+    """A heap of deadlines and one task that sleeps until the earliest."""
+
+    def __init__(self, rescan_seconds: float | None = None) -> None:
+        self.heap: list[Entry] = []
+        self.keys: set[tuple[str, str, float]] = set()
+        self.wakeup = asyncio.Event()
+        self.rescan_seconds = (
+            settings.CALLSITE["TIMER_RESCAN_SECONDS"] if rescan_seconds is None else rescan_seconds
+        )
+        self.fired = 0
+        self.lateness: list[float] = []  # seconds past the deadline, for the benchmarks
+
+    def add(self, at: float, kind: str, id_: Any) -> None:
+        key = (kind, str(id_), at)
+        if kind not in _EXPIRERS or key in self.keys:
+            return
+        self.keys.add(key)
+        heapq.heappush(self.heap, (at, kind, id_))
+        if self.heap[0][0] == at:
+            self.wakeup.set()
+
+    async def load(self) -> None:
+        rows = await sync_to_async(_pending_deadlines, thread_sensitive=False)()
+        for at, kind, id_ in rows:
+            self.add(at, kind, id_)
+        logger.info("timer worker watching %d deadlines", len(self.heap))
+
+    async def run(self) -> None:
+        await self.load()
+        next_scan = time.monotonic() + self.rescan_seconds
+        while True:
+            now = time.time()
+            due: list[Entry] = []
+            while self.heap and self.heap[0][0] <= now:
+                entry = heapq.heappop(self.heap)
+                self.keys.discard((entry[1], str(entry[2]), entry[0]))
+                due.append(entry)
+            if due:
+                await self._fire_all(due)
+                continue
+            if time.monotonic() >= next_scan:
+                await self.load()
+                next_scan = time.monotonic() + self.rescan_seconds
+            sleep = self.heap[0][0] - time.time() if self.heap else self.rescan_seconds
+            sleep = max(0.0, min(sleep, next_scan - time.monotonic()))
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=sleep)
+            except TimeoutError:
+                pass
+
+    async def _fire_all(self, due: list[Entry]) -> None:
+        # Fired in a worker thread in order; the database serialises them anyway.
+        def fire_batch() -> None:
+            for at, kind, id_ in due:
+                if _fire(kind, id_):
+                    self.fired += 1
+                    self.lateness.append(time.time() - at)
+
+        await sync_to_async(fire_batch, thread_sensitive=False)()
+
+
+def _pending_deadlines() -> list[Entry]:
+    from django.db import close_old_connections
+
+    try:
+        return services.pending_deadlines()
+    finally:
+        close_old_connections()
+
+
+# The schedulers running in this process; tests and benchmarks read their figures.
+RUNNING: list[Scheduler] = []
+
+
+class TimerConsumer(AsyncConsumer):
+    """The application instance for the ``call-timers`` channel: one per worker process."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.scheduler = Scheduler()
+        RUNNING.append(self.scheduler)
+        task = asyncio.ensure_future(self.scheduler.run())
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            task.cancel()
+            RUNNING.remove(self.scheduler)
+
+    async def timer_schedule(self, message: dict[str, Any]) -> None:
+        try:
+            at = float(message["at"])
+            kind = str(message["kind"])
+            id_ = message["id"]
+        except (KeyError, TypeError, ValueError):
+            logger.warning("ignoring malformed timer message %r", message)
+            return
+        self.scheduler.add(at, kind, id_)
+
+
+class EagerWorker(Worker):
+    """A Channels worker that starts its application instances at once.
+
+    The stock worker creates an instance on the first message of a channel; the timer worker
+    must load pending deadlines from the database when it starts, not when a message arrives.
+    """
+
+    async def handle(self) -> None:
+        for channel in self.channels:
+            self.get_or_create_application_instance(
+                channel, {"type": "channel", "channel": channel}
+            )
+        await super().handle()
+
+
+def timer_application() -> ChannelNameRouter:
+    return ChannelNameRouter({settings.TIMER_CHANNEL: TimerConsumer.as_asgi()})
+
+
+async def run_embedded_worker() -> None:
+    """Run the timer worker inside this process (the embedded default)."""
+    worker = EagerWorker(
+        application=timer_application(),
+        channels=[settings.TIMER_CHANNEL],
+        channel_layer=get_channel_layer(),
+    )
+    await worker.arun()

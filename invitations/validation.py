@@ -1,0 +1,106 @@
+"""Checks for every value a client can send, shared by REST and WebSocket entry points.
+
+Each raises CallError("validation_error") with the offending field in ``details``, so a bad
+value never reaches the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from .errors import validation_error
+from .models import CallType
+
+_MISSING = object()
+
+
+def limits() -> dict[str, Any]:
+    return settings.CALLSITE
+
+
+def request_body(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise validation_error("non_field_errors", "The request body must be a JSON object.")
+    return data
+
+
+def usernames(value: Any, *, field: str = "invitees", me: str | None = None) -> list[str]:
+    """A list of 1..N usernames, duplicates removed (first occurrence kept), never yourself."""
+    top = limits()["MAX_INVITEES_PER_REQUEST"]
+    if value is _MISSING or value is None:
+        raise validation_error(field, "This field is required.")
+    if not isinstance(value, list):
+        raise validation_error(field, "Must be a list of usernames.")
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item) > 150:
+            raise validation_error(field, "Each invitee must be a non-empty username string.")
+        if item not in names:
+            names.append(item)
+    if not names:
+        raise validation_error(field, "Invite at least one user.")
+    if len(names) > top:
+        raise validation_error(field, f"Invite at most {top} users at once.")
+    if me is not None and me in names:
+        raise validation_error(field, "You cannot invite yourself.")
+    return names
+
+
+def extended_data(value: Any, *, field: str = "extended_data") -> str:
+    if value is None or value is _MISSING:
+        return ""
+    if not isinstance(value, str):
+        raise validation_error(field, "Must be a string.")
+    top = limits()["EXTENDED_DATA_MAX_BYTES"]
+    if len(value.encode("utf-8", errors="surrogatepass")) > top:
+        raise validation_error(field, f"Must be at most {top} bytes in UTF-8.")
+    if "\x00" in value:
+        raise validation_error(field, "Must not contain NUL characters.")
+    return value
+
+
+def call_type(value: Any) -> str:
+    if value is None or value is _MISSING:
+        return CallType.VIDEO
+    if value not in CallType.values:
+        raise validation_error("type", 'Must be "video" or "audio".')
+    return value
+
+
+def timeout(value: Any) -> int:
+    lim = limits()
+    if value is None or value is _MISSING:
+        return lim["DEFAULT_TIMEOUT"]
+    # bool is an int in Python; a client sending true means a bug, not one second.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise validation_error("timeout", "Must be a whole number of seconds.")
+    if not lim["MIN_TIMEOUT"] <= value <= lim["MAX_TIMEOUT"]:
+        raise validation_error(
+            "timeout", f"Must be between {lim['MIN_TIMEOUT']} and {lim['MAX_TIMEOUT']} seconds."
+        )
+    return value
+
+
+def reason(value: Any) -> str:
+    if value is None or value is _MISSING:
+        return "declined"
+    top = limits()["REASON_MAX_LENGTH"]
+    if not isinstance(value, str) or not value.strip():
+        raise validation_error("reason", "Must be a non-empty string.")
+    if len(value) > top:
+        raise validation_error("reason", f"Must be at most {top} characters.")
+    if "\x00" in value:
+        raise validation_error("reason", "Must not contain NUL characters.")
+    return value
+
+
+def device_id(value: Any) -> str:
+    if value is None or value is _MISSING or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > 64 or "\x00" in value:
+        raise validation_error("device_id", "Must be a string of at most 64 characters.")
+    return value

@@ -1,0 +1,62 @@
+"""Shared fixtures: users, authenticated API clients, and a clean channel layer per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+DEMO = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory")
+PASSWORD = "pw-for-tests"
+
+IS_POSTGRES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres"))
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks; runs in the `make test-postgres` pass")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def users(db: Any) -> dict[str, Any]:
+    model = get_user_model()
+    made = {}
+    for name in DEMO:
+        user = model.objects.create_user(name, password=PASSWORD, first_name=name.title())
+        made[name] = user
+    return made
+
+
+@pytest.fixture
+def client_for(users: dict[str, Any]) -> Any:
+    """client_for("alice") -> an APIClient authenticated with alice's token."""
+    clients: dict[str, APIClient] = {}
+
+    def make(name: str) -> APIClient:
+        if name not in clients:
+            token, _ = Token.objects.get_or_create(user=users[name])
+            c = APIClient()
+            c.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            clients[name] = c
+        return clients[name]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets an empty in-memory channel layer (the Redis ones use their own prefix)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
