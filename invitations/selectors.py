@@ -87,7 +87,8 @@ def current_call(user: AbstractBaseUser) -> Call | None:
 def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
     qs = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
     if search:
-        term = search.strip()[:150]
+        # PostgreSQL cannot compare text with NUL in it; no username contains one anyway.
+        term = search.replace("\x00", "").strip()[:150]
         qs = qs.filter(
             Q(username__icontains=term)
             | Q(first_name__icontains=term)

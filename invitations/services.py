@@ -339,7 +339,7 @@ def invite(
 
 
 def add_invitees(
-    *, actor: AbstractBaseUser, call_id: Any, invitees: Any, extended_data: Any = None
+    *, actor: AbstractBaseUser, call_id: Any, invitees: Any = None, extended_data: Any = None
 ) -> InviteResult:
     """Invite more people into a call that has not ended; any accepted participant may."""
     names = validation.usernames(invitees, me=actor.get_username())

@@ -49,6 +49,9 @@ class TokenView(APIView):
                 "username and password are required.",
                 {"username": ["Required."], "password": ["Required."]},
             )
+        if not (validation.storable(username) and validation.storable(password)):
+            # No account has such a name (PostgreSQL could not even look it up).
+            raise CallError("not_authenticated", "Wrong username or password.")
         user = authenticate(request._request, username=username, password=password)
         if user is None or not user.is_active:
             raise CallError("not_authenticated", "Wrong username or password.")

@@ -1,0 +1,75 @@
+"""Small helpers the call-invitation specs share: drive the REST API like a phone, read the DB.
+
+Not fixtures on purpose: the specs stay readable top to bottom, and conftest.py (shared with
+the WebSocket and browser suites) stays small.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from invitations.models import Call, CallEvent, Participant
+
+
+def url(call_id: str, action: str | None = None) -> str:
+    return f"/api/calls/{call_id}/" + (f"{action}/" if action else "")
+
+
+def start_call(client: APIClient, *invitees: str, **fields: Any) -> dict[str, Any]:
+    """POST /api/calls/ and return the Call; fails the test unless it answers 201."""
+    res = client.post("/api/calls/", {"invitees": list(invitees), **fields}, format="json")
+    assert res.status_code == 201, res.content
+    return res.json()["call"]
+
+
+def act(client: APIClient, call_id: str, action: str, **fields: Any) -> Any:
+    """POST /api/calls/{id}/<action>/ with a JSON body; returns the raw response."""
+    return client.post(url(call_id, action), fields, format="json")
+
+
+def ok(client: APIClient, call_id: str, action: str, **fields: Any) -> dict[str, Any]:
+    res = act(client, call_id, action, **fields)
+    assert res.status_code == 200, res.content
+    return res.json()["call"]
+
+
+def error_of(res: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert the response is API.md's error envelope with this status and code."""
+    assert res.status_code == status, (res.status_code, res.content)
+    assert res["Content-Type"].startswith("application/json"), res["Content-Type"]
+    body = res.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    assert set(body["error"]) <= {"code", "message", "details"}, body
+    return body["error"]
+
+
+def who(call: dict[str, Any], username: str) -> dict[str, Any]:
+    """The participant entry of a user in a Call snapshot."""
+    matches = [p for p in call["participants"] if p["user"] == username]
+    assert len(matches) == 1, (username, call["participants"])
+    return matches[0]
+
+
+def states(call: dict[str, Any]) -> dict[str, str]:
+    return {p["user"]: p["state"] for p in call["participants"]}
+
+
+def db_state() -> tuple[list[dict[str, Any]], ...]:
+    """Everything a request could change about calls, to prove a refused one changed nothing."""
+    return (
+        list(Call.objects.order_by("pk").values()),
+        list(Participant.objects.order_by("pk").values()),
+        list(CallEvent.objects.order_by("pk").values()),
+    )
+
+
+def events_of(call_id: str, username: str | None = None) -> list[str]:
+    """The timeline kinds of a call (optionally only those about one user), oldest first."""
+    qs = CallEvent.objects.filter(call_id=call_id).order_by("created_at", "id")
+    if username is not None:
+        qs = qs.filter(subject__username=username)
+    return list(qs.values_list("kind", flat=True))
