@@ -1,5 +1,156 @@
-from django.http import HttpRequest, HttpResponse
+"""Pages of the browser app: home, the call page (waiting + calling), profile, missed calls.
+
+Pages are rendered on the server with what the user may see; the ES modules in static/js/ then
+keep them live over /ws/ and act through the REST API, exactly as a mobile client would.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from invitations import selectors
+from invitations.models import Call, PState, Role
+from invitations.snapshots import display_name
+
+from .models import MissedCallsSeen
+
+RECENT_CALLS = 20
+PEOPLE_SHOWN = 200
 
 
+def _seen_at(user: AbstractBaseUser) -> datetime | None:
+    row = MissedCallsSeen.objects.filter(user=user).first()
+    return row.seen_at if row else None
+
+
+def unseen_missed_count(user: AbstractBaseUser) -> int:
+    qs = selectors.calls_for_user(user, missed="true")
+    seen = _seen_at(user)
+    if seen is not None:
+        qs = qs.filter(created_at__gt=seen)
+    return qs.count()
+
+
+def _outcome(call: Call, me: Any, username: str) -> tuple[str, bool]:
+    """A short word for how the call went for me, and whether it was missed."""
+    if me is None:
+        return "", False
+    if me.role == Role.INVITEE:
+        if me.state in (PState.TIMEOUT, PState.CANCELLED) or (
+            me.state == PState.REJECTED and me.reason == "busy"
+        ):
+            return "missed", True
+        if me.state == PState.REJECTED:
+            return "declined", False
+    if call.state != "ended":
+        return "in progress" if call.state == "ongoing" else "ringing", False
+    return {
+        "ended": "answered",
+        "all_left": "answered",
+        "cancelled": "cancelled",
+        "unanswered": "not answered",
+        "caller_offline": "not answered",
+    }.get(call.end_reason or "", call.end_reason or ""), False
+
+
+def _recent_calls(user: AbstractBaseUser) -> list[dict[str, Any]]:
+    username = user.get_username()
+    seen = _seen_at(user)
+    rows = []
+    for call in selectors.calls_for_user(user)[:RECENT_CALLS]:
+        parts = list(call.participants.all())
+        me = next((p for p in parts if p.user_id == user.pk), None)
+        others = [display_name(p.user) for p in parts if p.user_id != user.pk]
+        outcome, missed = _outcome(call, me, username)
+        rows.append(
+            {
+                "id": str(call.id),
+                "type": call.type,
+                "outgoing": call.inviter_id == user.pk,
+                "others": others,
+                "outcome": outcome,
+                "missed": missed,
+                "unseen": missed and (seen is None or call.created_at > seen),
+                "created_at": call.created_at,
+            }
+        )
+    return rows
+
+
+def page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    """Render a signed-in page: the header and the incoming-call dialog need these on every page."""
+    user = request.user
+    return render(
+        request,
+        template,
+        {
+            **context,
+            "me_display_name": display_name(user),
+            "unseen_missed": unseen_missed_count(user),
+            "page_config": {"me": user.get_username(), "display_name": display_name(user)},
+        },
+    )
+
+
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("callsite is running. The browser app arrives with the browser issue.")
+    search = request.GET.get("q", "").strip()
+    people = list(selectors.people(request.user, search)[:PEOPLE_SHOWN])
+    return page(
+        request,
+        "calls/home.html",
+        {
+            "people": selectors.user_snapshots(people),
+            "search": search,
+            "recent_calls": _recent_calls(request.user),
+        },
+    )
+
+
+@login_required
+def call_page(request: HttpRequest, call_id: str) -> HttpResponse:
+    call = selectors.call_for_user(request.user, call_id)
+    snapshot = selectors.snapshots([call])[0]
+    names = {p.user.get_username(): display_name(p.user) for p in call.participants.all()}
+    return page(request, "calls/call.html", {"call": snapshot, "names": names})
+
+
+@login_required
+@require_POST
+def mark_missed_seen(request: HttpRequest) -> HttpResponse:
+    MissedCallsSeen.objects.update_or_create(
+        user=request.user, defaults={"seen_at": timezone.now()}
+    )
+    return HttpResponseRedirect(reverse("home"))
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(max_length=150, required=False, label="First name")
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            user.first_name = form.cleaned_data["first_name"].strip()
+            user.last_name = form.cleaned_data["last_name"].strip()
+            user.save(update_fields=["first_name", "last_name"])
+            messages.success(request, f"Saved. People now see you as {display_name(user)}.")
+            return HttpResponseRedirect(reverse("profile"))
+    else:
+        form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
+    return page(request, "calls/profile.html", {"form": form})
