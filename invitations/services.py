@@ -257,15 +257,15 @@ def _end_if_over(
     """
     if call.is_ended:
         return
-    states = list(
-        Participant.objects.filter(call=call, role=Role.INVITEE).values_list("state", flat=True)
-    )
-    pending = sum(1 for s in states if s in RINGING_STATES)
-    accepted = Participant.objects.filter(call=call, state=PState.ACCEPTED).count()
+    rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
+    # Every ringing participant counts, the inviter too: once they quit an ongoing call,
+    # another participant may invite them back.
+    pending = sum(1 for _, s in rows if s in RINGING_STATES)
+    accepted = sum(1 for _, s in rows if s == PState.ACCEPTED)
     reason = None
     if call.state == CallState.RINGING:
         if pending == 0:
-            all_cancelled = all(s == PState.CANCELLED for s in states)
+            all_cancelled = all(s == PState.CANCELLED for r, s in rows if r == Role.INVITEE)
             reason = EndReason.CANCELLED if cancelling or all_cancelled else EndReason.UNANSWERED
     elif accepted == 0 or (accepted < 2 and pending == 0):
         reason = EndReason.ALL_LEFT
@@ -306,7 +306,7 @@ def invite(
         call = Call.objects.create(
             inviter=inviter, type=call_type, timeout=seconds, extended_data=data
         )
-        Participant.objects.create(
+        me = Participant.objects.create(
             call=call,
             user=inviter,
             role=Role.INVITER,
@@ -328,7 +328,7 @@ def invite(
             call=call,
             inviter=inviter,
             users=users,
-            existing={},
+            existing={inviter.pk: me},  # the inviter takes one of the call's active places
             extended_data=data,
             now=now,
             box=box,
@@ -425,7 +425,9 @@ def cancel(
 def _answer(actor: AbstractBaseUser, call_id: Any, action: str) -> tuple[Call, Participant]:
     """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks."""
     call, me = _lock_call(call_id, actor)
-    if me.role == Role.INVITER:
+    # The inviter never answers their own invitation; but an inviter who quit an ongoing call
+    # and was invited back by someone else answers that invitation like anyone.
+    if me.role == Role.INVITER and me.invited_by_id is None:
         raise CallError("permission_denied", f"The inviter cannot {action} their own call.")
     _refuse_if_ended(call)
     return call, me

@@ -73,3 +73,43 @@ def events_of(call_id: str, username: str | None = None) -> list[str]:
     if username is not None:
         qs = qs.filter(subject__username=username)
     return list(qs.values_list("kind", flat=True))
+
+
+class Inbox:
+    """Every call event the server publishes to some users' devices, read off the channel layer.
+
+    Each user gets one test channel in their ``user.<id>`` group, exactly as a connected device
+    would; ``take("bob")`` returns (and forgets) what reached bob so far.
+    """
+
+    def __init__(self, users: dict[str, Any]) -> None:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        from invitations.events import user_group
+
+        self.layer = get_channel_layer()
+        self.channels: dict[str, str] = {}
+        for name, user in users.items():
+            channel = async_to_sync(self.layer.new_channel)()
+            async_to_sync(self.layer.group_add)(user_group(user.pk), channel)
+            self.channels[name] = channel
+
+    def take(self, name: str, wait: float = 0.05) -> list[dict[str, Any]]:
+        import asyncio
+
+        from asgiref.sync import async_to_sync
+
+        async def drain() -> list[dict[str, Any]]:
+            got = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(
+                        self.layer.receive(self.channels[name]), timeout=wait
+                    )
+                except TimeoutError:
+                    return got
+                assert message["type"] == "call.event", message
+                got.append(message["event"])
+
+        return async_to_sync(drain)()
