@@ -25,3 +25,7 @@ if _db["ENGINE"].endswith("sqlite3") and not _db["TEST"].get("NAME"):
 
     _name = f"callsite-test-{os.getpid()}.sqlite3"
     _db["TEST"]["NAME"] = os.path.join(tempfile.gettempdir(), _name)
+
+# Worker threads (the timer worker's pool, sync_to_async) would otherwise keep their PostgreSQL
+# connections for 60 s after a test, and the test database could not be dropped at the end.
+_db["CONN_MAX_AGE"] = 0
