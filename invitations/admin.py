@@ -23,6 +23,9 @@ class ReadOnlyInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # rows change only through the state machine
+
 
 class ParticipantInline(ReadOnlyInline):
     model = Participant
