@@ -172,3 +172,28 @@ class UserLock(models.Model):
 
     def __str__(self) -> str:
         return f"lock for {self.user_id}"
+
+
+class DeviceConnection(models.Model):
+    """One open WebSocket (a device) of a user, as seen by the server process that holds it.
+
+    Presence is "at least one fresh row". The holding process refreshes ``last_seen`` on a
+    heartbeat, so rows of a process that died without closing its sockets go stale and are swept
+    by the surviving processes: a killed server never leaves users online for ever.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_connections"
+    )
+    device_id = models.CharField(max_length=64)
+    # The socket's channel-layer name: unique per socket, even for two sockets of one device.
+    channel_name = models.CharField(max_length=200, unique=True)
+    server_id = models.CharField(max_length=64, db_index=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "last_seen"], name="device_user_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.device_id}"

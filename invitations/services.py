@@ -335,6 +335,7 @@ def invite(
             errors=errors,
         )
         _end_if_over(call, operator=None, extended_data="", now=now, box=box)
+        _start_caller_offline_if_no_device(call, inviter, now, box)
         return InviteResult(call=box.flush(), errors=errors)
 
 
@@ -638,6 +639,28 @@ def mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
             box = Outbox(call)
             box.schedule_caller_offline(deadline)
             box.flush()
+
+
+def _start_caller_offline_if_no_device(
+    call: Call, inviter: AbstractBaseUser, now: datetime, box: Outbox
+) -> None:
+    """A call started with no device of the inviter connected (a REST-only caller) rings out
+    with the same grace as one whose caller dropped: counted from the call's creation.
+
+    The inviter's UserLock row, held since the start of ``invite``, is the one the WebSocket
+    device lifecycle takes, so a last device dropping at this moment is seen either here or by
+    its own mark_inviter_offline, never by neither.
+    """
+    from django.conf import settings
+
+    from .presence import user_is_online
+
+    if call.is_ended or user_is_online(inviter.pk):
+        return
+    deadline = now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
+    Call.objects.filter(pk=call.pk).update(inviter_offline_deadline=deadline)
+    call.inviter_offline_deadline = deadline
+    box.schedule_caller_offline(deadline)
 
 
 def mark_inviter_online(*, user: AbstractBaseUser) -> None:

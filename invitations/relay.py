@@ -1,0 +1,68 @@
+"""WebRTC signalling relay rules: who may send an ``rtc.signal`` to whom, and to which device.
+
+ARCHITECTURE.md lists "WebRTC signalling relay rules" under ``calls/``, but the /ws/ consumer
+that applies them lives in ``invitations/``, and ``invitations`` must not import ``calls``. The
+rules are about call membership (participant states, the device that accepted), which is
+``invitations``' domain, so they live here; ``calls`` may import them if its pages need them.
+
+The rules (API.md "Client -> server"):
+- only between two different participants of the same call that has not ended, both
+  ``accepted``; anything else is an error and nothing is relayed;
+- the signal goes to the device with which the recipient accepted (``Participant.device_id``),
+  or to every device of theirs when they named none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from .errors import CallError, validation_error
+from .models import LIVE_CALL_STATES, Participant, PState
+
+
+@dataclass(frozen=True)
+class RelayTarget:
+    call_id: str
+    user_id: int
+    device_id: str  # "" means every device of the user
+
+
+def parse_call_id(value: Any) -> str:
+    if value is None:
+        raise validation_error("call_id", "This field is required.")
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError, AttributeError):
+        # A malformed id names no call the user is part of: same answer as a foreign one.
+        raise CallError("not_found", "No such call.") from None
+
+
+def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
+    """Check that ``sender`` may signal ``to`` in this call; say where the signal goes."""
+    call_pk = parse_call_id(call_id)
+    if not isinstance(to, str) or not to.strip():
+        raise validation_error("to", "Name the participant to signal (a username).")
+    if to == sender.get_username():
+        raise validation_error("to", "You cannot signal yourself.")
+    mine = Participant.objects.select_related("call").filter(call_id=call_pk, user=sender).first()
+    if mine is None:
+        raise CallError("not_found", "No such call.")
+    if mine.call.state not in LIVE_CALL_STATES:
+        raise CallError("invalid_state", "This call has ended.")
+    if mine.state != PState.ACCEPTED:
+        raise CallError("invalid_state", "Only participants in the call can signal.")
+    theirs = (
+        Participant.objects.filter(call_id=call_pk, user__username=to)
+        .values_list("user_id", "state", "device_id")
+        .first()
+    )
+    if theirs is None:
+        raise CallError("not_found", f"{to} is not a participant of this call.")
+    user_id, state, device_id = theirs
+    if state != PState.ACCEPTED:
+        raise CallError("invalid_state", f"{to} is not in the call ({state}).")
+    return RelayTarget(call_id=call_pk, user_id=user_id, device_id=device_id or "")
