@@ -6,6 +6,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("calls/new/", views.new_call, name="new-call"),
     path("calls/<uuid:call_id>/", views.call_page, name="call"),
     path("missed/seen/", views.mark_missed_seen, name="missed-seen"),
     path("profile/", views.profile, name="profile"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,7 +26,9 @@ from invitations.snapshots import display_name
 
 from .models import MissedCallsSeen
 
+User = get_user_model()
 RECENT_CALLS = 20
+MAX_INVITEES = 9
 PEOPLE_SHOWN = 200
 
 
@@ -124,6 +127,35 @@ def call_page(request: HttpRequest, call_id: str) -> HttpResponse:
     snapshot = selectors.snapshots([call])[0]
     names = {p.user.get_username(): display_name(p.user) for p in call.participants.all()}
     return page(request, "calls/call.html", {"call": snapshot, "names": names})
+
+
+@login_required
+def new_call(request: HttpRequest) -> HttpResponse:
+    """The call page before the call exists: the page opens its socket first and then starts
+    the call over REST, so no event or WebRTC offer can reach this device while it navigates."""
+    wanted = [u for u in request.GET.get("to", "").split(",") if u][:MAX_INVITEES]
+    call_type = request.GET.get("type", "video")
+    if call_type not in ("video", "audio"):
+        call_type = "video"
+    me = request.user.get_username()
+    users = {u.get_username(): u for u in User.objects.filter(username__in=wanted)}
+    names = {me: display_name(request.user)}
+    names.update({name: display_name(u) for name, u in users.items()})
+    draft = {
+        "id": "",
+        "inviter": me,
+        "type": call_type,
+        "state": "ringing",
+        "end_reason": None,
+        "participants": [
+            {"user": me, "role": "inviter", "state": "accepted", "updated_at": None},
+            *(
+                {"user": name, "role": "invitee", "state": "inviting", "updated_at": None}
+                for name in dict.fromkeys(wanted)
+            ),
+        ],
+    }
+    return page(request, "calls/call.html", {"call": draft, "names": names})
 
 
 @login_required

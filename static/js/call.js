@@ -3,7 +3,7 @@
 
 import { api, displayName, knownName, rememberName } from "./api.js";
 import { socket } from "./app.js";
-import { me } from "./config.js";
+import { deviceId, me } from "./config.js";
 import { Peer } from "./rtc.js";
 import { h, initial, toast } from "./ui.js";
 
@@ -15,7 +15,10 @@ const RETURN_HOME_MS = 2500;
 const OFFER_FALLBACK_MS = 6000;
 
 const root = document.getElementById("call-root");
-const callId = root.dataset.callId;
+// Empty on /calls/new/: the page starts the call itself once its socket is up.
+let callId = root.dataset.callId;
+let creating = false;
+const beforeCreated = []; // events that arrive while we wait for POST /api/calls/
 let call = JSON.parse(document.getElementById("call-data").textContent);
 for (const [user, name] of Object.entries(JSON.parse(document.getElementById("call-names").textContent))) {
   rememberName(user, name);
@@ -372,8 +375,11 @@ function syncPeers() {
   for (const user of [...peers.keys()]) if (!accepted.has(user)) closePeer(user);
   for (const user of accepted) {
     const peer = peers.get(user);
-    if (!peer && !expectOfferFrom.has(user)) createPeer(user);
-    else if (["failed", "disconnected"].includes(peer.pc.iceConnectionState)) peer.restartIce();
+    if (!peer) {
+      if (!expectOfferFrom.has(user)) createPeer(user);
+    } else if (["failed", "disconnected"].includes(peer.pc.iceConnectionState)) {
+      peer.restartIce();
+    }
   }
   for (const msg of earlySignals.splice(0)) onSignal(msg);
 }
@@ -401,7 +407,21 @@ function onSignal(msg) {
 
 // --- events -------------------------------------------------------------------------------------
 
+// Microsecond timestamps: a REST response can be older than an event that overtook it.
+function micros(iso) {
+  if (!iso) return 0;
+  const frac = /\.(\d+)/.exec(iso);
+  return Date.parse(iso) * 1000 + (frac ? Number((frac[1] + "000000").slice(3, 6)) : 0);
+}
+
+function version(c) {
+  let v = micros(c.ended_at);
+  for (const p of c.participants || []) v = Math.max(v, micros(p.updated_at));
+  return v;
+}
+
 function applyCall(next) {
+  if (call.state === "ended" || version(next) < version(call)) return;
   const before = call;
   call = next;
   for (const p of call.participants) {
@@ -430,7 +450,62 @@ function applyCall(next) {
   syncPeers();
 }
 
+// Events of other calls are not ours; while our call is being created we cannot tell yet.
+function ours(handler) {
+  return (msg) => {
+    if (!callId) {
+      if (creating) beforeCreated.push([msg, handler]);
+      return;
+    }
+    if (msg.call_id === callId) handler(msg);
+  };
+}
+
+function showFailure(text) {
+  mode = "ended";
+  finished = true;
+  stopMedia();
+  show("waiting");
+  const failure = $("waiting-failure");
+  failure.textContent = text;
+  failure.hidden = false;
+  $("waiting-cancel").hidden = true;
+  $("waiting-home").hidden = false;
+}
+
+async function createCall() {
+  creating = true;
+  const invitees = call.participants.filter((p) => p.role === "invitee").map((p) => p.user);
+  let res;
+  try {
+    res = await api("POST", "calls/", { invitees, type: call.type, device_id: deviceId });
+  } catch (err) {
+    creating = false;
+    beforeCreated.length = 0;
+    const text = {
+      busy: "You are already in a call.",
+      validation_error: "Could not start the call: nobody to call.",
+    }[err.code];
+    return showFailure(text || `Could not start the call: ${err.message}`);
+  }
+  callId = res.call.id;
+  root.dataset.callId = callId;
+  history.replaceState(null, "", `/calls/${callId}/`);
+  creating = false;
+  for (const e of res.errors || []) toast(`${e.user}: no such user.`, "error");
+  call = res.call;
+  if (call.state === "ended") return finish(null);
+  render();
+  for (const [msg, handler] of beforeCreated.splice(0)) if (msg.call_id === callId) handler(msg);
+}
+
 socket.on("session.ready", async (msg) => {
+  if (!callId) {
+    sessionReady = true;
+    sessions += 1;
+    if (!creating && !finished) createCall();
+    return;
+  }
   let fresh = msg.current && msg.current.id === callId ? msg.current : null;
   if (!fresh) {
     try {
@@ -451,26 +526,29 @@ socket.on("session.ready", async (msg) => {
   applyCall(fresh);
 });
 
-socket.on("call.user_state_changed", (msg) => {
-  if (msg.call_id !== callId || finished) return;
-  if (msg.user === me && msg.state !== "accepted" && participant(me)?.state === "accepted") {
+socket.on(
+  "call.user_state_changed",
+  ours((msg) => {
+    if (finished) return;
+    if (msg.user === me && msg.state !== "accepted" && participant(me)?.state === "accepted") {
+      call = msg.call;
+      toast("You left this call on another device.");
+      finish(null);
+      return;
+    }
+    applyCall(msg.call);
+  }),
+);
+
+socket.on(
+  "call.ended",
+  ours((msg) => {
     call = msg.call;
-    toast("You left this call on another device.");
-    finish(null);
-    return;
-  }
-  applyCall(msg.call);
-});
+    finish(msg.operator);
+  }),
+);
 
-socket.on("call.ended", (msg) => {
-  if (msg.call_id !== callId) return;
-  call = msg.call;
-  finish(msg.operator);
-});
-
-socket.on("rtc.signal", (msg) => {
-  if (msg.call_id === callId) onSignal(msg);
-});
+socket.on("rtc.signal", ours(onSignal));
 
 // --- controls -----------------------------------------------------------------------------------
 
@@ -527,6 +605,7 @@ $("end-for-all").addEventListener("click", async () => {
 
 $("waiting-cancel").addEventListener("click", async () => {
   leaving = true;
+  if (!callId) return location.assign("/");
   try {
     await api("POST", `calls/${callId}/cancel/`, {});
   } catch (err) {
@@ -544,11 +623,14 @@ const addDialog = $("add-dialog");
 const addList = $("add-list");
 const addSearch = $("add-search");
 
+let addSeq = 0;
 async function fillAddList() {
   const term = addSearch.value.trim();
+  const seq = ++addSeq;
   let page;
   try {
     page = await api("GET", "users/?search=" + encodeURIComponent(term));
+    if (seq !== addSeq) return; // a newer search is on its way
   } catch (err) {
     $("add-error").textContent = err.message;
     $("add-error").hidden = false;

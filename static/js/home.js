@@ -2,7 +2,6 @@
 
 import { api, rememberName } from "./api.js";
 import { socket } from "./app.js";
-import { deviceId } from "./config.js";
 
 const list = document.getElementById("people-list");
 const search = document.getElementById("people-search");
@@ -56,22 +55,15 @@ function showError(text) {
   errorBox.hidden = !text;
 }
 
-let starting = false;
-async function startCall(invitees, type) {
-  if (starting) return;
-  starting = true;
+function startCall(invitees, type) {
   showError("");
   if ("Notification" in window && Notification.permission === "default") {
     // A click is a user gesture: a good moment to ask, so later calls can notify in background.
     Notification.requestPermission().catch(() => {});
   }
-  try {
-    const res = await api("POST", "calls/", { invitees, type, device_id: deviceId });
-    location.assign(`/calls/${res.call.id}/`);
-  } catch (err) {
-    starting = false;
-    showError(err.code === "busy" ? "You are already in a call." : `Could not start the call: ${err.message}`);
-  }
+  // The call page starts the call once its socket is up (see calls/views.py new_call).
+  const query = new URLSearchParams({ to: invitees.join(","), type });
+  location.assign(`/calls/new/?${query}`);
 }
 
 list.addEventListener("click", (ev) => {

@@ -84,17 +84,20 @@ export class IncomingCalls {
     this.shown = call.id;
     const kind = call.type === "video" ? "Incoming video call" : "Incoming voice call";
     document.getElementById("incoming-kind").textContent = kind;
+    // Whoever invited me (someone may add me to a call that another person started).
+    const mine = (call.participants || []).find((p) => p.user === me);
+    const caller = (mine && mine.invited_by) || call.inviter;
     const callerEl = document.getElementById("incoming-caller");
     const setCaller = (name) => {
-      callerEl.textContent = name === call.inviter ? name : `${name} (@${call.inviter})`;
+      callerEl.textContent = name === caller ? name : `${name} (@${caller})`;
     };
-    setCaller(knownName(call.inviter));
-    displayName(call.inviter).then((name) => this.shown === call.id && setCaller(name));
+    setCaller(knownName(caller));
+    displayName(caller).then((name) => this.shown === call.id && setCaller(name));
     const others = (call.participants || [])
-      .filter((p) => p.user !== me && p.user !== call.inviter && (RINGING.has(p.state) || p.state === "accepted"))
+      .filter((p) => p.user !== me && p.user !== caller && (RINGING.has(p.state) || p.state === "accepted"))
       .map((p) => p.user);
-    const desc = document.getElementById("incoming-desc");
-    desc.textContent = others.length ? `Group call with ${others.map(knownName).join(", ")}` : "";
+    for (const user of others) displayName(user).then(() => this.shown === call.id && this.describe(others));
+    this.describe(others);
     this.acceptBtn.disabled = this.declineBtn.disabled = false;
     this.acceptBtn.textContent = call.type === "video" ? "Accept video" : "Accept";
     if (!this.dialog.open) this.dialog.showModal();
@@ -103,11 +106,16 @@ export class IncomingCalls {
     this.notify(call, kind);
   }
 
+  describe(others) {
+    const desc = document.getElementById("incoming-desc");
+    desc.textContent = others.length ? `Group call with ${others.map(knownName).join(", ")}` : "";
+  }
+
   notify(call, kind) {
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
     try {
       const n = new Notification(kind, {
-        body: `${knownName(call.inviter)} is calling you`,
+        body: `${document.getElementById("incoming-caller").textContent} is calling you`,
         tag: `callsite-${call.id}`,
         requireInteraction: true,
       });
