@@ -246,6 +246,10 @@ CALLSITE = {
     "EXTENDED_DATA_MAX_BYTES": 2048,
     "REASON_MAX_LENGTH": 32,
     "CALLER_OFFLINE_GRACE": float(os.environ.get("CALLSITE_CALLER_OFFLINE_GRACE", "30")),
+    # Each server process refreshes its sockets' presence rows this often; rows older than the
+    # TTL belong to a dead process and are swept, so its users do not stay online for ever.
+    "PRESENCE_HEARTBEAT": float(os.environ.get("CALLSITE_PRESENCE_HEARTBEAT", "15")),
+    "PRESENCE_TTL": float(os.environ.get("CALLSITE_PRESENCE_TTL", "45")),
     # How often the timer worker re-reads pending deadlines from the database, as a safety
     # net for timer.schedule messages the channel layer dropped (delivery is at most once).
     "TIMER_RESCAN_SECONDS": float(os.environ.get("CALLSITE_TIMER_RESCAN", "30")),
