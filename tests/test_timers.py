@@ -51,6 +51,10 @@ def timeout_events() -> list[tuple[int, datetime]]:
     return [(ids[(c, u)], at) for c, u, at in rows]
 
 
+def who_deadline(snapshot: dict[str, Any], username: str) -> str:
+    return next(p["deadline"] for p in snapshot["participants"] if p["user"] == username)
+
+
 async def wait_until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
     """Poll until check() holds; returns the seconds it took, fails after ``limit``."""
     started = time.monotonic()
@@ -143,6 +147,41 @@ async def test_a_timeout_fires_within_one_second_of_its_deadline(
     # and the call ends unanswered as the last invitee times out
     ended = await call(lambda: CallEvent.objects.filter(kind="ended").count())
     assert ended == 2
+
+
+async def test_a_busy_shared_sync_thread_does_not_delay_new_deadlines(
+    users: dict[str, Any], start_worker: Any
+) -> None:
+    """In the embedded default the timer worker shares its process with every consumer, whose
+    database work queues on one shared sync thread. New deadlines must not wait behind it."""
+    from asgiref.sync import sync_to_async
+
+    scheduler = await start_worker()
+    # given the process's shared sync thread is busy for 2.5 s (a slow consumer, say)
+    busy = asyncio.ensure_future(sync_to_async(time.sleep, thread_sensitive=True)(2.5))
+    await asyncio.sleep(0.05)
+    # when an invitation is made from another thread (as each HTTP request runs in its own)
+    result = await sync_to_async(services.invite, thread_sensitive=False)(
+        inviter=users["alice"], invitees=["bob"], timeout=1
+    )
+    deadline = datetime.fromisoformat(who_deadline(result.call, "bob"))
+    p = await sync_to_async(Participant.objects.get, thread_sensitive=False)(
+        call_id=result.call["id"], user=users["bob"]
+    )
+
+    async def timed_out() -> bool:
+        return await sync_to_async(
+            Participant.objects.filter(pk=p.pk, state="timeout").exists, thread_sensitive=False
+        )()
+
+    # then it still times out within a second of its deadline
+    await wait_until(timed_out, limit=4)
+    assert scheduler.fired == 1
+    at = await sync_to_async(
+        lambda: CallEvent.objects.get(kind="timeout").created_at, thread_sensitive=False
+    )()
+    assert timedelta(0) <= at - deadline < ONE_SECOND, at - deadline
+    await busy
 
 
 async def test_nothing_fires_before_the_deadline(users: dict[str, Any], start_worker: Any) -> None:
