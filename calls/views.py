@@ -14,13 +14,14 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from invitations import selectors
+from invitations.errors import CallError
 from invitations.models import Call, PState, Role
 from invitations.snapshots import display_name
 
@@ -123,7 +124,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def call_page(request: HttpRequest, call_id: str) -> HttpResponse:
-    call = selectors.call_for_user(request.user, call_id)
+    try:
+        call = selectors.call_for_user(request.user, call_id)
+    except CallError:
+        # Not a participant: the same 404 as a call that does not exist (nothing is leaked).
+        raise Http404("No such call.") from None
     snapshot = selectors.snapshots([call])[0]
     names = {p.user.get_username(): display_name(p.user) for p in call.participants.all()}
     return page(request, "calls/call.html", {"call": snapshot, "names": names})

@@ -175,12 +175,16 @@ def open_as(
     contexts: list[Any] = []
     pages: list[Any] = []
 
-    def open_(username: str, *, viewport: dict[str, int] | None = None) -> Any:
+    def open_(
+        username: str, *, viewport: dict[str, int] | None = None, init_script: str = ""
+    ) -> Any:
         ctx = browser.new_context(
             base_url=server.url,
             viewport=viewport or {"width": 1000, "height": 760},
             permissions=["camera", "microphone"],
         )
+        if init_script:
+            ctx.add_init_script(init_script)
         ctx.set_default_timeout(15000)
         contexts.append(ctx)
         page = ctx.new_page()

@@ -34,16 +34,38 @@ def test_decline_tells_the_caller(team: dict, open_as: Any) -> None:
     expect(a.get_by_test_id(f"person-{bob}")).to_be_visible()
 
 
+# Headless Chromium has no visible/hidden tabs nor a notification UI: make this tab report itself
+# hidden and record the notifications the page creates.
+HIDDEN_TAB_WITH_NOTIFICATIONS = """
+Object.defineProperty(Document.prototype, "hidden", {get: () => true, configurable: true});
+window.__notifications = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) {
+    this.title = title; this.body = options.body; this.closed = false;
+    window.__notifications.push(this);
+  }
+  close() { this.closed = true; }
+};
+"""
+
+
 def test_cancel_stops_the_ringing(team: dict, open_as: Any) -> None:
     alice, bob = team["alice"], team["bob"]
-    a, b = open_as(alice), open_as(bob)
+    a, b = open_as(alice), open_as(bob, init_script=HIDDEN_TAB_WITH_NOTIFICATIONS)
     _call(a, bob)
     expect(b.get_by_test_id("incoming-dialog")).to_be_visible()
     assert b.evaluate("window.callsite.incoming.ringtone.playing") is True
+    # The tab is in the background: a notification names the caller.
+    note = b.evaluate("window.__notifications.map((n) => [n.title, n.body, n.closed])")
+    assert note == [["Incoming video call", note[0][1], False]]
+    assert alice in note[0][1]
     a.get_by_test_id("waiting-cancel").click()
     a.wait_for_url("**/")
     expect(b.get_by_test_id("incoming-dialog")).to_be_hidden()
     assert b.evaluate("window.callsite.incoming.ringtone.playing") is False
+    assert b.evaluate("window.__notifications[0].closed") is True
     # A cancelled invitation is a missed call for bob, counted live in the header.
     expect(b.get_by_test_id("missed-count")).to_have_text("1")
 
@@ -79,6 +101,12 @@ def test_busy_callee_is_reported_at_once(team: dict, open_as: Any) -> None:
     b.get_by_test_id("incoming-accept").click()
     expect(b.get_by_test_id("calling-page")).to_be_visible()
     expect(a.get_by_test_id("calling-page")).to_be_visible()
+
+    # Someone outside a call cannot open its page: 404, as for a call that does not exist.
+    call_url = a.url
+    outsider = c.context.new_page()
+    assert outsider.goto(call_url).status == 404
+    outsider.close()
 
     _call(c, bob)
     expect(c.get_by_test_id(f"callee-state-{bob}")).to_have_text("busy")

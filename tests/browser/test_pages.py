@@ -67,7 +67,9 @@ def test_phone_sized_home_is_usable_by_keyboard(team: dict, open_as: Any) -> Non
     person = a.get_by_test_id(f"person-{bob}")
     # Nothing overflows sideways on a phone.
     assert a.evaluate("document.documentElement.scrollWidth") <= 375
-    expect(a.get_by_test_id(f"call-video-{bob}")).to_have_accessible_name(f"Video call Bob T{bob[3:]}")
+    expect(a.get_by_test_id(f"call-video-{bob}")).to_have_accessible_name(
+        f"Video call Bob T{bob[3:]}"
+    )
     person.scroll_into_view_if_needed()
     shot(a, "52-home-phone-sized")
     # Keyboard: focus the voice-call button and press Enter.
