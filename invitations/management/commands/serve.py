@@ -43,10 +43,6 @@ class Command(BaseCommand):
                 str(options["port"]),
                 "--websocket_timeout",
                 "-1",
-                # API.md: frames over 64 KiB close the socket with 1009. Daphne lets applications
-                # close only with 1000/3000-4999, but its WebSocket layer sends 1009 itself.
-                "--websocket-max-message-size",
-                str(64 * 1024),
                 "callsite.asgi:application",
             ]
         )
