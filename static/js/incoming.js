@@ -42,7 +42,7 @@ export class IncomingCalls {
         return;
       }
       const elsewhere = msg.device_id && msg.device_id !== deviceId;
-      this.remove(msg.call_id, elsewhere ? "elsewhere" : msg.state);
+      this.remove(msg.call_id, elsewhere ? `${msg.state}-elsewhere` : msg.state);
     });
   }
 
@@ -72,7 +72,8 @@ export class IncomingCalls {
     const messages = {
       cancelled: "The caller hung up.",
       timeout: "Missed call.",
-      elsewhere: "Answered on another device.",
+      "accepted-elsewhere": "Answered on another device.",
+      "rejected-elsewhere": "Declined on another device.",
     };
     if (messages[why]) toast(messages[why]);
     if (why === "cancelled" || why === "timeout") bumpMissed();

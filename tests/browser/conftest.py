@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -42,6 +43,11 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection",
 ]
+
+
+# Three Chromiums sending video on a two-core CI machine can be slow to load a page: wait up to
+# 15 s for what must happen (a wrong state still fails, only later).
+expect.set_options(timeout=15_000)
 
 
 def _free_port() -> int:
