@@ -304,6 +304,7 @@ function finish(operator) {
   if (wasWaiting) {
     mode = "ended";
     renderWaiting();
+    $("waiting-title").textContent = "Call not connected";
     show("waiting");
     const failure = $("waiting-failure");
     failure.textContent = failureText(call);
@@ -466,6 +467,7 @@ function showFailure(text) {
   finished = true;
   stopMedia();
   show("waiting");
+  $("waiting-title").textContent = "Call not connected";
   const failure = $("waiting-failure");
   failure.textContent = text;
   failure.hidden = false;
