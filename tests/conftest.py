@@ -11,7 +11,19 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-DEMO = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory")
+DEMO = (
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+)
 PASSWORD = "pw-for-tests"
 
 IS_POSTGRES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres"))
@@ -20,7 +32,9 @@ IS_POSTGRES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres"))
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if IS_POSTGRES:
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL row locks; runs in the `make test-postgres` pass")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL row locks; runs in the `make test-postgres` pass"
+    )
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
