@@ -108,17 +108,10 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # Under ASGI each request runs in a thread of its own (ThreadSensitiveContext): a persistent
-    # connection is never reused, and without a bound every concurrent request opens one, which
-    # exhausted PostgreSQL's max_connections under load (bench/, issue 5). So: a bounded pool
-    # (psycopg_pool; requests wait for a free connection) and CONN_MAX_AGE 0, as Django requires.
+    # CONN_MAX_AGE 0: under ASGI each request runs in a thread of its own (ThreadSensitiveContext),
+    # so a kept connection is never reused and stays open until its thread is collected; under
+    # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABASE_POOL", True):
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
-            "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
-            "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "20")),
-        }
     DATABASES["default"].setdefault("TEST", {})
     if os.environ.get("TEST_DATABASE_NAME"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
