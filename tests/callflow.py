@@ -95,6 +95,11 @@ class Inbox:
             async_to_sync(self.layer.group_add)(user_group(user.pk), channel)
             self.channels[name] = channel
 
+    def forget(self, *names: str) -> None:
+        """Drop what reached these users so far: the spec cares about what comes next."""
+        for name in names:
+            self.take(name)
+
     def take(self, name: str, wait: float = 0.05) -> list[dict[str, Any]]:
         import asyncio
 

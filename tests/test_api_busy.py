@@ -66,7 +66,8 @@ def test_a_busy_invitee_is_rejected_at_once_with_reason_busy_and_gets_no_events(
     client_for: Any, inbox: Any, busy_because: Callable[[Any], dict[str, Any]]
 ) -> None:
     other = busy_because(client_for)
-    inbox("bob"), inbox("alice")  # forget what the other call told them
+    inbox("bob")  # forget what the other call told them
+    inbox("alice")
     before_other = client_for("bob").get(url(other["id"])).json()
 
     res = client_for("alice").post("/api/calls/", {"invitees": ["bob"]}, format="json")
@@ -99,7 +100,7 @@ def test_a_busy_user_added_mid_call_is_rejected_busy_too(client_for: Any, inbox:
     bob_talks_with_carol(client_for)
     call = start_call(client_for("alice"), "dave")
     ok(client_for("dave"), call["id"], "accept")
-    inbox("bob")
+    inbox("bob")  # (nothing new should come after this)
     res = act(client_for("dave"), call["id"], "invite", invitees=["bob"])
     assert res.status_code == 200 and res.json()["errors"] == []
     assert who(res.json()["call"], "bob")["reason"] == "busy"

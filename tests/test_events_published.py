@@ -103,7 +103,7 @@ def test_timers_are_scheduled_after_commit_only(users: dict[str, Any]) -> None:
 
 def test_a_refused_request_publishes_nothing(client_for: Any, inbox: Inbox) -> None:
     call = start_call(client_for("alice"), "bob")
-    inbox.take("alice"), inbox.take("bob")
+    inbox.forget("alice", "bob")
     error_of(act(client_for("alice"), call["id"], "accept"), 403, "permission_denied")
     error_of(act(client_for("bob"), call["id"], "quit"), 409, "invalid_state")
     act(client_for("bob"), call["id"], "reject", reason="x" * 40)
@@ -147,7 +147,7 @@ def test_an_invitation_reaches_each_invitee_and_everyone_sees_who_is_invited(
 
 def test_ack_tells_everyone_which_device_rings(users: dict[str, Any], inbox: Inbox) -> None:
     result = services.invite(inviter=users["alice"], invitees=["bob"])
-    inbox.take("alice"), inbox.take("bob")
+    inbox.forget("alice", "bob")
     after = services.acknowledge(actor=users["bob"], call_id=result.call["id"], device_id="tab-2")
     for name in ("alice", "bob"):
         [event] = inbox.take(name)
@@ -162,8 +162,7 @@ def test_an_answer_reaches_every_participant_with_the_acting_device(
     client_for: Any, inbox: Inbox
 ) -> None:
     call = start_call(client_for("alice"), "bob", "carol")
-    for name in ("alice", "bob", "carol"):
-        inbox.take(name)
+    inbox.forget("alice", "bob", "carol")
     after = ok(client_for("bob"), call["id"], "accept", extended_data="hi", device_id="phone")
     for name in ("alice", "bob", "carol"):
         [event] = inbox.take(name)
@@ -178,7 +177,7 @@ def test_a_rejection_carries_its_reason_and_a_1to1_call_then_ends(
     client_for: Any, inbox: Inbox
 ) -> None:
     call = start_call(client_for("alice"), "bob")
-    inbox.take("alice"), inbox.take("bob")
+    inbox.forget("alice", "bob")
     after = ok(client_for("bob"), call["id"], "reject", reason="busy_elsewhere")
     for name in ("alice", "bob"):
         changed, ended = inbox.take(name)
@@ -195,8 +194,7 @@ def test_a_rejection_carries_its_reason_and_a_1to1_call_then_ends(
 
 def test_a_cancelled_invitee_is_told_who_cancelled(client_for: Any, inbox: Inbox) -> None:
     call = start_call(client_for("alice"), "bob", "carol")
-    for name in ("alice", "bob", "carol"):
-        inbox.take(name)
+    inbox.forget("alice", "bob", "carol")
     after = ok(client_for("alice"), call["id"], "cancel", invitees=["bob"], extended_data="sorry")
     cancelled, changed = inbox.take("bob")
     assert cancelled["type"] == "call.invitation_cancelled"
@@ -212,8 +210,7 @@ def test_a_timeout_is_told_to_the_invitee_and_the_state_to_everyone(
     client_for: Any, inbox: Inbox
 ) -> None:
     call = start_call(client_for("alice"), "bob", "carol")
-    for name in ("alice", "bob", "carol"):
-        inbox.take(name)
+    inbox.forget("alice", "bob", "carol")
     p = Participant.objects.get(call_id=call["id"], user__username="bob")
     Participant.objects.filter(pk=p.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     assert services.expire(participant_id=p.pk)
@@ -232,8 +229,7 @@ def test_ending_tells_everyone_and_cancels_whoever_still_rings(
 ) -> None:
     call = start_call(client_for("alice"), "bob", "carol")
     ok(client_for("bob"), call["id"], "accept")
-    for name in ("alice", "bob", "carol"):
-        inbox.take(name)
+    inbox.forget("alice", "bob", "carol")
     after = ok(client_for("alice"), call["id"], "end", extended_data="bye")
     cancelled, changed, ended = inbox.take("carol")
     assert cancelled["type"] == "call.invitation_cancelled" and cancelled["operator"] == "alice"
@@ -249,7 +245,7 @@ def test_ending_tells_everyone_and_cancels_whoever_still_rings(
 
 def test_an_automatic_end_has_no_operator(client_for: Any, inbox: Inbox) -> None:
     call = start_call(client_for("alice"), "bob")
-    inbox.take("alice")
+    inbox.forget("alice")
     p = Participant.objects.get(call_id=call["id"], user__username="bob")
     Participant.objects.filter(pk=p.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     services.expire(participant_id=p.pk)
@@ -263,8 +259,7 @@ def test_a_user_added_mid_call_is_invited_and_the_others_see_it(
 ) -> None:
     call = start_call(client_for("alice"), "bob")
     ok(client_for("bob"), call["id"], "accept")
-    for name in ("alice", "bob"):
-        inbox.take(name)
+    inbox.forget("alice", "bob")
     res = act(client_for("bob"), call["id"], "invite", invitees=["carol"])
     after = res.json()["call"]
     received, changed = inbox.take("carol")
@@ -279,8 +274,7 @@ def test_a_quit_is_seen_by_every_participant_who_ever_rang(client_for: Any, inbo
     ok(client_for("bob"), call["id"], "accept")
     ok(client_for("carol"), call["id"], "accept")
     ok(client_for("dave"), call["id"], "reject")
-    for name in ("alice", "bob", "carol", "dave"):
-        inbox.take(name)
+    inbox.forget("alice", "bob", "carol", "dave")
     ok(client_for("carol"), call["id"], "quit")
     for name in ("alice", "bob", "carol", "dave"):
         assert shape(inbox.take(name)) == [("call.user_state_changed", "carol", "quit")]
