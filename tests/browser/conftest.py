@@ -86,7 +86,7 @@ class Server:
             return ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server() -> Iterator[Server]:
     tmp = Path(tempfile.mkdtemp(prefix="callsite-browser-"))
     env = {
@@ -148,7 +148,9 @@ def server() -> Iterator[Server]:
             proc.kill()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread
+# until it stops, and pytest-asyncio cannot run the async specs that follow while it does.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
