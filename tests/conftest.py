@@ -33,7 +33,8 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if IS_POSTGRES:
         return
     skip = pytest.mark.skip(
-        reason="needs PostgreSQL row locks; runs in the `make test-postgres` pass"
+        reason="needs PostgreSQL (row locks or a server shared by processes); "
+        "runs in the `make test-postgres` pass"
     )
     for item in items:
         if "postgres_only" in item.keywords:
