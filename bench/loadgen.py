@@ -255,6 +255,7 @@ async def invite_at_rate(
     prefix: str,
     cancel_after: float,
     timeout: int = 60,
+    drain: float = 60.0,
 ) -> dict[str, Any]:
     """POST /api/calls/ at a fixed rate, each to a free callee, and cancel each one later.
 
@@ -321,7 +322,11 @@ async def invite_at_rate(
                 one(f"{prefix}:{i}", free_callers.popleft(), free_callees.popleft())
             )
         )
-    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 120)
+    # Bounded: what has not answered by then is counted as failed (never sent).
+    _, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    statuses["unfinished"] += len(pending)
     pool.close()
     return {
         "sent": sent,
@@ -419,16 +424,13 @@ async def cycles(
     for caller, callee, caller_base, callee_base in pairs:
         for base in (caller_base, callee_base):
             pools.setdefault(base, HttpPool(base))
-        a = Device(
-            caller,
-            (await open_socket(ws_url(template.replace("{base}", caller_base), caller)))[0],
-            errors,
-        )
-        b = Device(
-            callee,
-            (await open_socket(ws_url(template.replace("{base}", callee_base), callee)))[0],
-            errors,
-        )
+        try:
+            wa = (await open_socket(ws_url(template.replace("{base}", caller_base), caller)))[0]
+            wb = (await open_socket(ws_url(template.replace("{base}", callee_base), callee)))[0]
+        except Exception as exc:  # an error of the run, not a crash of the client
+            errors.append(f"connect pair {caller}/{callee}: {exc!r}"[:300])
+            continue
+        a, b = Device(caller, wa, errors), Device(callee, wb, errors)
         devices.append((a, b, pools[caller_base], pools[callee_base]))
     done: list[float] = []
     statuses: collections.Counter[str] = collections.Counter()
@@ -531,6 +533,8 @@ async def main() -> None:
                 reply(await listener.storm(**req))
             elif cmd == "close_all":
                 reply({"closed": await listener.close_all()})
+            elif cmd == "peek":
+                reply({"received": len(listener.recv)})
             elif cmd == "take":
                 reply(listener.take())
             elif cmd == "invite":

@@ -73,6 +73,8 @@ class Plan:
     timer_counts: list[int]
     timer_spread: float
     timer_max_wait: float
+    drain: float = 10.0  # how long a rate phase waits for slow answers
+    settle: float = 30.0  # how long to wait for the servers to go idle after connecting
     topologies: list[str] = field(default_factory=lambda: ["embedded", "production"])
 
 
@@ -106,6 +108,8 @@ PLANS = {
         timer_counts=[10000, 100000],
         timer_spread=20.0,
         timer_max_wait=420.0,
+        drain=60.0,
+        settle=300.0,
     ),
 }
 
@@ -177,6 +181,25 @@ def count_timeouts(topo: Topology, batch: str) -> int:
 # --- measurements -------------------------------------------------------------------------------
 
 
+def settle(pids: list[int], limit: float) -> float:
+    """Wait until the servers are idle (below 15% of a core for 1 s); returns the seconds waited.
+
+    After many sockets connect, each connect's presence.changed still fans out to every socket
+    for a while; a rate phase started before that would measure the backlog, not the path.
+    """
+    import psutil
+
+    procs = [psutil.Process(p) for p in pids]
+    t0 = time.monotonic()
+    quiet = 0
+    while time.monotonic() - t0 < limit and quiet < 2:
+        before = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+        time.sleep(0.5)
+        used = sum(p.cpu_times().user + p.cpu_times().system for p in procs) - before
+        quiet = quiet + 1 if used / 0.5 < 0.15 * len(procs) else 0
+    return round(time.monotonic() - t0, 1)
+
+
 def join_latencies(sent: dict[str, float], recv: dict[str, float]) -> tuple[list[float], int]:
     lat = [recv[tag] - at for tag, at in sent.items() if tag in recv]
     return lat, len(sent) - len(lat)
@@ -215,8 +238,16 @@ class Runner:
         listener.call("take")
         cpu.start()
         res = sender.call(cmd, rate=rate, duration=self.plan.rate_secs, prefix=prefix, **args)
-        time.sleep(0.5)  # stragglers
         usage = cpu.stop()
+        # Stragglers: wait while deliveries still arrive (at most 15 s).
+        last, still = -1, 0.0
+        for _ in range(60):
+            got_n = int(listener.call("peek")["received"])
+            if got_n >= len(res["sent"]) or still >= 1.0:
+                break
+            still = still + 0.25 if got_n == last else 0.0
+            last = got_n
+            time.sleep(0.25)
         got = listener.call("take")
         lat, lost = join_latencies(res["sent"], got["recv"])
         row = {
@@ -347,7 +378,7 @@ class Runner:
                     "connect", template=ws_a, first=connected, last=level, concurrency=200
                 )
                 connected = level
-                time.sleep(1.0)
+                settle_s = settle([s.pid for s in servers], plan.settle)
                 rss = rss_bytes(a.pid)
                 row = {
                     "topology": topo.name,
@@ -356,11 +387,13 @@ class Runner:
                     "failed": res["failed"],
                     "rss_mib": round(rss / 2**20, 1),
                     "kib_per_socket": round((rss - rss0) / 1024 / max(1, level - 10), 1),
+                    "settle_s": settle_s,
                 }
                 self.idle.append(row)
                 log(
                     f"  idle      {topo.name:<10} N={level:<6} rss {row['rss_mib']} MiB"
                     f"  {row['kib_per_socket']} KiB/socket  connect {res['rate']}/s"
+                    f"  busy {settle_s} s after"
                     f"  failed {res['failed']} first={res['first_types']} {res['errors'][:1]}"
                 )
                 if level in plan.s1_levels:
@@ -379,6 +412,7 @@ class Runner:
                             callers=callers,
                             callees=list(range(level)),
                             cancel_after=0.3,
+                            drain=plan.drain,
                         )
             # Reconnect storm: every socket cut at once, then all reconnect together.
             storm = listener.call("storm", concurrency=1000)
@@ -399,6 +433,7 @@ class Runner:
                 listener.call(
                     "connect", template=ws_b, first=cross[0], last=cross[-1] + 1, concurrency=200
                 )
+                settle([s.pid for s in servers], plan.settle)
                 for rate in plan.rates:
                     self.rate_run(
                         topo=topo,
@@ -647,14 +682,15 @@ def markdown(runner: Runner, machine: str, started: str, secs: float) -> str:
         "**Idle connections** (scenario 3: RSS growth of one server process divided by the "
         "sockets; reconnect storm: every socket cut at once, all reconnecting together).",
         "",
-        "| topology | sockets | server RSS MiB | KiB / socket | connect rate/s | storm rate/s "
-        "| storm s | storm failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| topology | sockets | server RSS MiB | KiB / socket | connect rate/s "
+        "| server busy after connecting, s | storm rate/s | storm s | storm failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i in runner.idle:
         out.append(
             f"| {i['topology']} | {i['n']} | {i['rss_mib']} | {i['kib_per_socket']} "
-            f"| {i['connect_rate']} | {i.get('storm_rate', '')} | {i.get('storm_secs', '')} "
+            f"| {i['connect_rate']} | {i.get('settle_s', '')} | {i.get('storm_rate', '')} "
+            f"| {i.get('storm_secs', '')} "
             f"| {i.get('storm_failed', '')} |"
         )
     out += [
@@ -765,9 +801,7 @@ def main() -> None:
     (RESULTS / f"results-{plan.mode}.json").write_text(json.dumps(raw, indent=1) + "\n")
     plot(runner, RESULTS / f"latency-{plan.mode}.png")
     update_readme(table, plan.mode)
-    log(
-        f"done in {secs:.0f} s; wrote results-{plan.mode}.md, .json and latency-{plan.mode}.png"
-    )
+    log(f"done in {secs:.0f} s; wrote results-{plan.mode}.md, .json and latency-{plan.mode}.png")
 
 
 if __name__ == "__main__":
