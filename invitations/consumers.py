@@ -48,6 +48,7 @@ def _too_big_code() -> int:
 class DeviceConsumer(AsyncWebsocketConsumer):
     user: AbstractBaseUser
     device_id: str
+    presence = True  # subscribed to presence.changed (see ws_messages.wants_presence)
     registered = False
 
     async def connect(self) -> None:
@@ -69,6 +70,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
+        self.presence = ws_messages.wants_presence(query)
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True
@@ -80,14 +82,16 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
-        await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)
+        if self.presence:
+            await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if not self.registered:
             return
         self.registered = False
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
-        await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
+        if self.presence:
+            await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
         await LOCAL.remove(self)
 
     # --- client -> server ------------------------------------------------------------------

@@ -56,6 +56,17 @@ def device_id_from(query: dict[str, list[str]]) -> str:
     return chosen or f"srv-{secrets.token_hex(8)}"
 
 
+def wants_presence(query: dict[str, list[str]]) -> bool:
+    """``?presence=0`` opts a socket out of everyone's ``presence.changed``.
+
+    Every presence change goes to every subscribed socket, so with N sockets N connects cost
+    N^2/2 frames; devices that show no people list (a phone waiting for calls, a bot) should
+    opt out. Anything but 0/false/no/off keeps the default, subscribed.
+    """
+    value = (query.get("presence") or ["1"])[0].strip().lower()
+    return value not in {"0", "false", "no", "off"}
+
+
 def error(exc: CallError, request: dict[str, Any] | None = None) -> dict[str, Any]:
     """API.md's error envelope plus ``type``; echoes what it answers, to help clients match."""
     event: dict[str, Any] = {"type": "error", **exc.as_dict()}

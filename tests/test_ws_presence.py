@@ -165,3 +165,22 @@ def test_sweep_only_takes_stale_rows(users: dict[str, Any], settings: Any) -> No
     dead_process_row(users["carol"], 1)
     assert ws_devices.sweep() == 1
     assert list(DeviceConnection.objects.values_list("user__username", flat=True)) == ["carol"]
+
+
+async def test_a_socket_that_opts_out_of_presence_gets_no_presence_events_but_counts_online(
+    users: dict[str, Any], devices: Devices, client_for: Any
+) -> None:
+    # Given carol's phone connected with ?presence=0 and alice subscribed as usual
+    phone = await devices(users["carol"], "phone", extra="presence=0")
+    alice = await devices(users["alice"])
+    # When bob comes online
+    await devices(users["bob"])
+    # Then alice hears of it, carol's phone does not
+    assert (await presence(alice))["user"] in {"alice", "bob"}
+    await phone.nothing(0.5, skip=())
+    # And carol is still online for everyone else
+    api = await database_sync_to_async(client_for)("alice")
+    assert await database_sync_to_async(online_in_api)(api, "carol")
+    # And her phone still gets calls
+    await invite(inviter=users["bob"], invitees=["carol"])
+    assert (await phone.next("call.invitation_received"))["inviter"] == "bob"

@@ -97,10 +97,12 @@ async def open_socket(
     return comm
 
 
-async def connect(user: Any, device_id: str | None = None, *, via: str = "header") -> Device:
+async def connect(
+    user: Any, device_id: str | None = None, *, via: str = "header", extra: str = ""
+) -> Device:
     """Open an authenticated device and read its session.ready."""
     key = await database_sync_to_async(token_for)(user)
-    params = []
+    params = [extra] if extra else []
     headers: list[tuple[bytes, bytes]] = []
     if via == "header":
         headers.append((b"authorization", f"Token {key}".encode()))
