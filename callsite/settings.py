@@ -119,7 +119,8 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend plus an in-process queue for writers (see the module).
+            "ENGINE": "callsite.db.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")),
             "OPTIONS": {
                 # IMMEDIATE takes the write lock when a transaction starts, so two racing

@@ -67,4 +67,4 @@ def test_embedded_default_is_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     result = load_settings(CALLSITE_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     debug, engine, layer, _ = result.stdout.split()
-    assert (engine, layer) == ("django.db.backends.sqlite3", "in-memory")
+    assert (engine, layer) == ("callsite.db.sqlite3", "in-memory")
