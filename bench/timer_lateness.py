@@ -21,16 +21,17 @@ load of the writes that feed it. API.md promises "within 1 s after their deadlin
 (300 over 10 s) is a sustained 30 invitations/s; ``--spread 3`` is a burst that, in the embedded
 layout, competes with the expiring for one process's CPU and SQLite's single writer.
 
-Measured on a shared 2-core machine, load average ~3.5 (ms after the deadline):
+Measured on a shared 2-core machine, load average 2-3, 300 invitations (ms after the deadline):
 
     layout     rate      median  p90   p99   worst
-    embedded   30/s      13      19    29    37
-    worker     30/s      31      63    93    139
-    embedded   100/s     239     750   912   933
-    worker     ~33/s*    25      56    118   149    (* creating through the pool was the limit)
+    embedded   30/s      10      14    19    21
+    embedded   100/s     8       22    35    38
+    worker     30/s      27      64    97    136
+    worker     ~30/s*    32      69    119   143   (* --spread 3: creating was the limit)
 
-With the load average at 8-10 (other benchmarks running) the embedded burst ran 1-4 s late:
-one process cannot both write 100 invitations/s and expire them on time without the CPU.
+Before SQLite writers queued on an in-process lock (callsite/db), the embedded 100/s burst ran
+0.2-0.9 s late at load 3.5 and 1-4 s late at load 8-10: SQLite's busy polling starved the
+expiring thread behind the one creating invitations.
 """
 
 from __future__ import annotations
