@@ -207,6 +207,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API speaks JSON only (API.md); a form-encoded body gets 415 instead of half-parsing.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -260,6 +262,9 @@ CALLSITE = {
     "TIMER_RESCAN_SECONDS": float(os.environ.get("CALLSITE_TIMER_RESCAN", "30")),
     # In the embedded default the timer worker runs inside the server process.
     "EMBEDDED_TIMERS": env_bool("CALLSITE_EMBEDDED_TIMERS", not REDIS_URL),
+    # HTTP requests one process runs at once (each in a thread of its own, with its own database
+    # connection); the rest wait their turn on the event loop. See callsite/asgi.py.
+    "HTTP_CONCURRENCY": int(os.environ.get("CALLSITE_HTTP_CONCURRENCY", "8")),
 }
 
 TIMER_CHANNEL = "call-timers"

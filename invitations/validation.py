@@ -65,7 +65,7 @@ def usernames(value: Any, *, field: str = "invitees", me: str | None = None) -> 
     if len(names) > top:
         raise validation_error(field, f"Invite at most {top} users at once.")
     if me is not None and me in names:
-        raise validation_error(field, "You cannot invite yourself.")
+        raise validation_error(field, "You cannot name yourself here.")
     return names
 
 

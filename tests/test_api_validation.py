@@ -482,3 +482,9 @@ def test_odd_query_strings_are_never_a_500(client_for: Any, query: str) -> None:
 def test_errors_never_leak_a_traceback(client_for: Any) -> None:
     res = client_for("alice").post("/api/calls/", b"{", content_type="application/json")
     assert b"Traceback" not in res.content
+
+
+def test_a_form_encoded_body_is_415_not_half_parsed(client_for: Any, unchanged: None) -> None:
+    # A form can only carry strings: "timeout=5" would arrive as "5" and confuse the checks.
+    res = client_for("alice").post("/api/calls/", {"invitees": "bob", "timeout": "5"})
+    error_of(res, 415, "unsupported_media_type")
