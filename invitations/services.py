@@ -248,16 +248,19 @@ def _end_if_over(
     now: datetime,
     box: Outbox,
     cancelling: bool = False,
+    rows: list[tuple[str, str]] | None = None,
 ) -> None:
     """Apply API.md's end rules to a locked call after a transition.
 
     ``cancelling`` says the transition was the inviter withdrawing invitations: a ringing call
     whose last pending invitees were withdrawn ends ``cancelled``; one whose last invitee
     rejected or timed out ends ``unanswered`` (or ``cancelled`` if every invitee was cancelled).
+    ``rows``: the call's (role, state) pairs, if the caller already read them after the change.
     """
     if call.is_ended:
         return
-    rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
+    if rows is None:
+        rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
     # Every ringing participant counts, the inviter too: once they quit an ongoing call,
     # another participant may invite them back.
     pending = sum(1 for _, s in rows if s in RINGING_STATES)
@@ -655,8 +658,14 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
     )
     if not call_ids:
         return []
+    # The inviter comes along for the events' snapshots (one query, not one per call); only
+    # the call rows are locked.
     calls = {
-        c.pk: c for c in Call.objects.select_for_update().filter(pk__in=call_ids).order_by("pk")
+        c.pk: c
+        for c in Call.objects.select_for_update(of=("self",))
+        .select_related("inviter")
+        .filter(pk__in=call_ids)
+        .order_by("pk")
     }
     # Read again under the call locks: only these rows may move now.
     due = list(
@@ -678,13 +687,19 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
     for p in due:
         p.state, p.deadline, p.updated_at = PState.TIMEOUT, None, now
         by_call.setdefault(p.call_id, []).append(p)
+    # Every call's (role, state) pairs after the update, in one query rather than one per call.
+    states: dict[Any, list[tuple[str, str]]] = {call_id: [] for call_id in by_call}
+    for call_id, role, state in Participant.objects.filter(call_id__in=by_call).values_list(
+        "call_id", "role", "state"
+    ):
+        states[call_id].append((role, state))
     for call_id, expired in by_call.items():
         call = calls[call_id]
         box = Outbox(call)
         for p in expired:
             box.to_user(p.user_id, "call.invitation_timeout")
             _state_changed(box, p)
-        _end_if_over(call, operator=None, extended_data="", now=now, box=box)
+        _end_if_over(call, operator=None, extended_data="", now=now, box=box, rows=states[call_id])
         box.flush()
     return [p.pk for p in due]
 
