@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP through Django, /ws/ through Channels, and the timer channel."""
 
+import asyncio
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -8,13 +10,42 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from invitations.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
+
+class BoundedHTTP:
+    """Run at most ``limit`` Django requests of this process at once; the others wait here.
+
+    Django runs each request's sync view in a thread of its own with its own database
+    connection. Under a burst that meant hundreds of threads: PostgreSQL ran out of connections
+    ("too many clients", HTTP 500), and the threads fought over the GIL with the event loop
+    that delivers WebSocket frames, so an invitation reached a socket seconds late. Waiting on
+    the event loop costs nothing; on 2 cores a handful of request threads keeps them busy.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = max(1, limit)
+        self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan: nothing to bound
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._loop is not loop:  # one per event loop (tests run several)
+            self._sem, self._loop = asyncio.Semaphore(self.limit), loop
+        async with self._sem:
+            await self.app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
         "websocket": websocket_application(),
         "channel": timer_application(),
     }

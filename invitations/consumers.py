@@ -21,6 +21,7 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
@@ -78,6 +79,20 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         await self._send(
             await database_sync_to_async(ws_messages.session_ready)(self.user, self.device_id)
         )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand a message to its handler without AsyncConsumer's close_old_connections().
+
+        The stock dispatch first runs close_old_connections() on the process's one shared sync
+        thread for every message, a delivered call event included; with hundreds of sockets
+        each invitation queued behind every other socket's hop to that thread. Every database
+        call of this consumer goes through database_sync_to_async, which closes old
+        connections itself before and after (as TimerConsumer.dispatch does for the same reason).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""

@@ -52,14 +52,20 @@ def _token_from(scope: dict[str, Any]) -> str | None:
     return None
 
 
-@database_sync_to_async
-def _user_for_token(key: str) -> Any:
+# Not on the process's one shared sync thread (thread_sensitive=False): a read needs no
+# ordering, and there it queued behind every other socket's connect and disconnect
+# transactions, so in a reconnect storm handshakes waited past Daphne's 5 s connect timeout
+# and were dropped. Here it runs in the loop's default thread pool.
+def _user_for_token_sync(key: str) -> Any:
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.select_related("user").filter(key=key).first() if key else None
     if token is None or not token.user.is_active:
         return AnonymousUser()
     return token.user
+
+
+_user_for_token = database_sync_to_async(_user_for_token_sync, thread_sensitive=False)
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
