@@ -106,7 +106,15 @@ def base_env() -> dict[str, str]:
 
 def embedded_topology() -> Topology:
     env = base_env()
-    env.update({"CALLSITE_ENV": "embedded", "SQLITE_PATH": str(TMP / "embedded.sqlite3")})
+    # DEBUG off: `make run` defaults to DEBUG on for development, which keeps every SQL query
+    # in memory (connection.queries) and renders slower error pages; a deployment does not.
+    env.update(
+        {
+            "CALLSITE_ENV": "embedded",
+            "SQLITE_PATH": str(TMP / "embedded.sqlite3"),
+            "DEBUG": "0",
+        }
+    )
     return Topology("embedded", env, layer="memory", db="sqlite")
 
 

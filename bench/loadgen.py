@@ -259,8 +259,12 @@ async def invite_at_rate(
 ) -> dict[str, Any]:
     """POST /api/calls/ at a fixed rate, each to a free callee, and cancel each one later.
 
-    Callers and callees become free again once the cancel committed, so a small population
-    sustains any rate; an invitation that finds nobody free is counted as skipped, not sent.
+    ``cancel_after`` >= 0: each call is cancelled that many seconds after its invite, and its
+    caller and callee become free again, so a small population sustains any rate (but the
+    server then takes a cancel for every invitation: twice the writes of the rate).
+    ``cancel_after`` < 0: the calls are cancelled only after the sending window, so only the
+    invitations load the server while latency is measured; users are not reused.
+    An invitation that finds nobody free is counted as skipped, not sent.
     """
     pool = HttpPool(base)
     free_callers = collections.deque(callers)
@@ -272,6 +276,7 @@ async def invite_at_rate(
     lags: list[float] = []
     skipped = 0
     tasks: list[asyncio.Task[None]] = []
+    deferred: list[tuple[str, str]] = []  # (token, call id) to cancel after the window
 
     async def one(tag: str, caller: int, callee: int) -> None:
         token = token_for(caller)
@@ -295,6 +300,9 @@ async def invite_at_rate(
                 return
             sent[tag] = at
             call_id = json.loads(body)["call"]["id"]
+            if cancel_after < 0:
+                deferred.append((token, call_id))
+                return
             await asyncio.sleep(cancel_after)
             status, body, _ = await pool.request("POST", f"/api/calls/{call_id}/cancel/", token, {})
             statuses[f"cancel {status}"] += 1
@@ -303,8 +311,9 @@ async def invite_at_rate(
         except Exception as exc:
             statuses[f"exception {type(exc).__name__}"] += 1
         finally:
-            free_callers.append(caller)
-            free_callees.append(callee)
+            if cancel_after >= 0:
+                free_callers.append(caller)
+                free_callees.append(callee)
 
     total = int(rate * duration)
     t0 = time.monotonic() + 0.05
@@ -327,6 +336,21 @@ async def invite_at_rate(
     for task in pending:
         task.cancel()
     statuses["unfinished"] += len(pending)
+    if deferred:
+        # Outside the measured window: free every callee before the next phase.
+        limit = asyncio.Semaphore(8)
+
+        async def cancel(token: str, call_id: str) -> None:
+            async with limit:
+                with contextlib.suppress(Exception):
+                    status, _, _ = await pool.request(
+                        "POST", f"/api/calls/{call_id}/cancel/", token, {}
+                    )
+                    statuses[f"cancel {status}"] += 1
+
+        await asyncio.wait(
+            [asyncio.create_task(cancel(*d)) for d in deferred], timeout=max(drain, 30.0)
+        )
     pool.close()
     return {
         "sent": sent,
