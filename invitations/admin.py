@@ -93,8 +93,11 @@ class CallAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The page is for inspection; the only write is the "force end" action below.
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+        # The page is for inspection (no Save button); the only write is "force end" below.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # calls change only through the state machine; history is kept
 
     @admin.action(
         description="Force end the selected calls (through the state machine)", permissions=["view"]

@@ -133,6 +133,17 @@ def test_the_change_page_shows_participants_and_the_timeline_read_only(
     assert 'name="participants-0-state"' not in page
     assert 'name="events-0-kind"' not in page
     assert 'name="state"' not in page
+    # and no buttons that would only answer 403: no Save, no Delete
+    assert 'name="_save"' not in page
+    assert "/delete/" not in page
+
+
+def test_a_call_cannot_be_deleted_in_the_admin(admin_client: Client, calls: dict[str, str]) -> None:
+    cid = calls["ringing_audio"]
+    before = db_state()
+    res = admin_client.post(f"{CHANGELIST}{cid}/delete/", {"post": "yes"})
+    assert res.status_code == 403
+    assert db_state() == before
 
 
 def test_the_change_page_cannot_be_saved(admin_client: Client, calls: dict[str, str]) -> None:
