@@ -59,6 +59,16 @@ class Outbox:
             }
         )
 
+    def schedule_participant_offline(self, participant_id: int, deadline: datetime) -> None:
+        self._timers.append(
+            {
+                "type": "timer.schedule",
+                "kind": "participant_offline",
+                "id": participant_id,
+                "at": deadline.timestamp(),
+            }
+        )
+
     def schedule_caller_offline(self, deadline: datetime) -> None:
         self._timers.append(
             {

@@ -99,6 +99,10 @@ class Participant(models.Model):
     device_id = models.CharField(
         max_length=64, blank=True, default="", help_text="Device with which they accepted."
     )
+    # Set while the participant is accepted and has no connected device: they leave the call
+    # (quit) at this moment unless a device of theirs comes back first. Without it a closed
+    # tab would keep them "accepted", and busy, for ever.
+    offline_deadline = models.DateTimeField(null=True, blank=True)
     joined_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

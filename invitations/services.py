@@ -558,12 +558,33 @@ def quit(
         _record(call, Kind.QUIT, actor=actor, subject=actor, extended_data=data, device_id=device)
         box = Outbox(call)
         me.user = actor
-        _state_changed(box, me, device)
-        if call.state == CallState.RINGING and me.role == Role.INVITER:
-            _end(call, EndReason.CANCELLED, operator=actor, extended_data=data, now=now, box=box)
-        else:
-            _end_if_over(call, operator=actor, extended_data=data, now=now, box=box)
+        _after_quit(call, me, operator=actor, extended_data=data, device=device, now=now, box=box)
         return box.flush()
+
+
+def _after_quit(
+    call: Call,
+    me: Participant,
+    *,
+    operator: AbstractBaseUser | None,
+    extended_data: str,
+    device: str,
+    now: datetime,
+    box: Outbox,
+) -> None:
+    """Tell everyone someone left, and end the call if that was the end of it."""
+    _state_changed(box, me, device)
+    if call.state == CallState.RINGING and me.role == Role.INVITER:
+        _end(
+            call,
+            EndReason.CANCELLED,
+            operator=operator,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+        )
+    else:
+        _end_if_over(call, operator=operator, extended_data=extended_data, now=now, box=box)
 
 
 def end(*, actor: AbstractBaseUser, call_id: Any, extended_data: Any = None) -> dict[str, Any]:
@@ -748,6 +769,75 @@ def _start_caller_offline_if_no_device(
     box.schedule_caller_offline(deadline)
 
 
+def mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
+    """The user's last device went away: they leave the calls they talk in unless they return.
+
+    A reload or a network change reconnects within seconds and keeps the call; a closed tab or
+    a dead phone does not, and without this the user would stay accepted, and busy, for ever.
+    """
+    now = _now()
+    deadline = now + timedelta(seconds=grace)
+    mine = Participant.objects.filter(
+        user=user,
+        state=PState.ACCEPTED,
+        call__state__in=LIVE_CALL_STATES,
+        offline_deadline__isnull=True,
+    )
+    for p in mine.select_related("call"):
+        Participant.objects.filter(pk=p.pk).update(offline_deadline=deadline)
+        box = Outbox(p.call)
+        box.schedule_participant_offline(p.pk, deadline)
+        box.flush()
+
+
+def mark_participant_online(*, user: AbstractBaseUser) -> None:
+    Participant.objects.filter(user=user, offline_deadline__isnull=False).update(
+        offline_deadline=None
+    )
+
+
+def expire_participant_offline(*, participant_id: int) -> bool:
+    """Quit, on their behalf, a participant whose devices stayed away for the whole grace.
+
+    An inviter whose call still rings is the caller-offline rule instead: the call ends
+    ``caller_offline``, whichever of the two timers fires first.
+    """
+    now = _now()
+    call_id = (
+        Participant.objects.filter(
+            pk=participant_id, state=PState.ACCEPTED, offline_deadline__lte=now
+        )
+        .values_list("call_id", flat=True)
+        .first()
+    )
+    if call_id is None:
+        return False
+    with transaction.atomic():
+        call = Call.objects.select_for_update().select_related("inviter").get(pk=call_id)
+        if call.is_ended:
+            return False
+        me = Participant.objects.select_related("user").get(pk=participant_id)
+        caller_offline = call.state == CallState.RINGING and me.role == Role.INVITER
+        # Conditional on the deadline too: a device that came back has cleared it.
+        changes: dict[str, Any] = {"offline_deadline": None, "updated_at": now}
+        if not caller_offline:
+            changes["state"] = PState.QUIT
+        won = Participant.objects.filter(
+            pk=participant_id, state=PState.ACCEPTED, offline_deadline__lte=now
+        ).update(**changes)
+        if not won:
+            return False
+        box = Outbox(call)
+        if caller_offline:
+            _end(call, EndReason.CALLER_OFFLINE, operator=None, extended_data="", now=now, box=box)
+        else:
+            me.state, me.offline_deadline, me.updated_at = PState.QUIT, None, now
+            _record(call, Kind.QUIT, subject=me.user, because="offline")
+            _after_quit(call, me, operator=None, extended_data="", device="", now=now, box=box)
+        box.flush()
+        return True
+
+
 def mark_inviter_online(*, user: AbstractBaseUser) -> None:
     Call.objects.filter(
         inviter=user, state__in=LIVE_CALL_STATES, inviter_offline_deadline__isnull=False
@@ -782,6 +872,14 @@ def pending_deadlines() -> list[tuple[float, str, Any]]:
         for pk, d in Participant.objects.filter(
             deadline__isnull=False, state__in=RINGING_STATES
         ).values_list("pk", "deadline")
+    ]
+    rows += [
+        (d.timestamp(), "participant_offline", pk)
+        for pk, d in Participant.objects.filter(
+            state=PState.ACCEPTED,
+            offline_deadline__isnull=False,
+            call__state__in=LIVE_CALL_STATES,
+        ).values_list("pk", "offline_deadline")
     ]
     rows += [
         (d.timestamp(), "caller_offline", str(pk))

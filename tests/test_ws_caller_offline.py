@@ -103,13 +103,18 @@ async def test_a_rest_only_caller_who_connects_within_the_grace_keeps_the_call(
         assert await call_state(call["id"]) == ("ringing", None)
 
 
-async def test_an_ongoing_call_does_not_end_when_the_caller_drops(
+async def test_an_ongoing_call_never_ends_caller_offline_the_caller_just_leaves(
     users: dict[str, Any], devices: Devices
 ) -> None:
+    # Caller offline is a rule for ringing calls. Once someone accepted, a caller whose devices
+    # stay away leaves like any participant (test_ws_participant_offline.py): here only bob
+    # remains, so the call ends all_left.
     async with timer_worker():
         alice = await devices(users["alice"])
         call = (await invite(inviter=users["alice"], invitees=["bob"])).call
         await accept(actor=users["bob"], call_id=call["id"])
         await alice.close()
-        await asyncio.sleep(GRACE + 0.5)
+        await asyncio.sleep(GRACE / 2)
         assert await call_state(call["id"]) == ("ongoing", None)
+        await asyncio.sleep(GRACE + 0.5)
+        assert await call_state(call["id"]) == ("ended", "all_left")
