@@ -6,8 +6,11 @@ the WebSocket and browser suites) stays small.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
+from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 
 from invitations.models import Call, CallEvent, Participant
@@ -118,3 +121,27 @@ class Inbox:
                 got.append(message["event"])
 
         return async_to_sync(drain)()
+
+
+def together(*jobs: Callable[[], Any]) -> list[Any]:
+    """Run the jobs in threads released at the same instant; each result, or the exception."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+
+    def run(i: int, job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = job()
+        except BaseException as exc:  # reported to the test, never lost in the thread
+            results[i] = exc
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "a racer hung (deadlock?)"
+    close_old_connections()
+    return results

@@ -8,7 +8,6 @@ SQLite, IMMEDIATE transactions do (the test database is a file: see tests/settin
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,41 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from invitations import services
 from invitations.models import ACTIVE_STATES, LIVE_CALL_STATES, Call, CallEvent, Participant
+from tests.callflow import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ITERATIONS = 30
 ANSWERS = ("accepted", "rejected", "cancelled", "timeout")
-
-
-def together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Run the jobs in threads released at the same instant; each result, or the exception."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int, job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = job()
-        except BaseException as exc:  # reported to the test, never lost in the thread
-            results[i] = exc
-        finally:
-            connection.close()  # this thread's own connection
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-        assert not t.is_alive(), "a racer hung (deadlock?)"
-    close_old_connections()
-    return results
 
 
 def status(res: Any) -> int:

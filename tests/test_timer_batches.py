@@ -13,48 +13,21 @@ The timer worker expires due invitations many to a transaction. Whatever the bat
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from invitations import services, timers
 from invitations.models import Call, CallEvent, Participant
-from tests.callflow import Inbox
+from tests.callflow import Inbox, together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Run the jobs in threads released at the same instant; each result, or the exception."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int, job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = job()
-        except BaseException as exc:  # reported to the test, never lost in the thread
-            results[i] = exc
-        finally:
-            connection.close()  # this thread's own connection
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-        assert not t.is_alive(), "a racer hung (deadlock?)"
-    close_old_connections()
-    return results
 
 
 def people(prefix: str, n: int) -> list[Any]:
