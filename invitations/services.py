@@ -443,6 +443,18 @@ def _refuse_late_answer(me: Participant, now: datetime) -> None:
         raise CallError("invalid_state", "This invitation has timed out.")
 
 
+def _answer_ringing(
+    actor: AbstractBaseUser, call_id: Any, action: str, now: datetime, **changes: Any
+) -> tuple[Call, Participant]:
+    """Inside the transaction: move the actor's ringing invitation (accept or reject)."""
+    call, me = _answer(actor, call_id, action)
+    _refuse_late_answer(me, now)
+    if not _move(me, RINGING_STATES, now, deadline=None, **changes):
+        raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
+    me.user = actor
+    return call, me
+
+
 def _expire_if_late(call_id: Any, actor: AbstractBaseUser) -> None:
     p = Participant.objects.filter(call_id=_parse_call_id(call_id), user=actor).first()
     if p is not None and p.state in RINGING_STATES and p.deadline and p.deadline <= _now():
@@ -457,18 +469,15 @@ def accept(
     _expire_if_late(call_id, actor)
     now = _now()
     with transaction.atomic():
-        call, me = _answer(actor, call_id, "accept")
-        _refuse_late_answer(me, now)
-        if not _move(
-            me,
-            RINGING_STATES,
+        call, me = _answer_ringing(
+            actor,
+            call_id,
+            "accept",
             now,
             state=PState.ACCEPTED,
-            deadline=None,
             extended_data=data,
             device_id=device,
-        ):
-            raise CallError("invalid_state", f"You cannot accept an invitation that is {me.state}.")
+        )
         if call.state == CallState.RINGING:
             Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
             call.state = CallState.ONGOING
@@ -476,7 +485,6 @@ def accept(
             call, Kind.ACCEPTED, actor=actor, subject=actor, extended_data=data, device_id=device
         )
         box = Outbox(call)
-        me.user = actor
         _state_changed(box, me, device)
         return box.flush()
 
@@ -495,18 +503,9 @@ def reject(
     _expire_if_late(call_id, actor)
     now = _now()
     with transaction.atomic():
-        call, me = _answer(actor, call_id, "reject")
-        _refuse_late_answer(me, now)
-        if not _move(
-            me,
-            RINGING_STATES,
-            now,
-            state=PState.REJECTED,
-            reason=why,
-            deadline=None,
-            extended_data=data,
-        ):
-            raise CallError("invalid_state", f"You cannot reject an invitation that is {me.state}.")
+        call, me = _answer_ringing(
+            actor, call_id, "reject", now, state=PState.REJECTED, reason=why, extended_data=data
+        )
         _record(
             call,
             Kind.REJECTED,
@@ -517,7 +516,6 @@ def reject(
             device_id=device,
         )
         box = Outbox(call)
-        me.user = actor
         _state_changed(box, me, device)
         _end_if_over(call, operator=actor, extended_data=data, now=now, box=box)
         return box.flush()
