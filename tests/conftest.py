@@ -32,10 +32,8 @@ IS_POSTGRES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres"))
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if IS_POSTGRES:
         return
-    skip = pytest.mark.skip(
-        reason="needs PostgreSQL (row locks or a server shared by processes); "
-        "runs in the `make test-postgres` pass"
-    )
+    why = "needs PostgreSQL (row locks, or one server shared by processes): `make test-postgres`"
+    skip = pytest.mark.skip(reason=why)
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
