@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -29,7 +30,6 @@ from .models import MissedCallsSeen
 
 User = get_user_model()
 RECENT_CALLS = 20
-MAX_INVITEES = 9
 PEOPLE_SHOWN = 200
 
 
@@ -50,13 +50,10 @@ def _outcome(call: Call, me: Any, username: str) -> tuple[str, bool]:
     """A short word for how the call went for me, and whether it was missed."""
     if me is None:
         return "", False
-    if me.role == Role.INVITEE:
-        if me.state in (PState.TIMEOUT, PState.CANCELLED) or (
-            me.state == PState.REJECTED and me.reason == "busy"
-        ):
-            return "missed", True
-        if me.state == PState.REJECTED:
-            return "declined", False
+    if selectors.is_missed(me):
+        return "missed", True
+    if me.role == Role.INVITEE and me.state == PState.REJECTED:
+        return "declined", False
     if call.state != "ended":
         return "in progress" if call.state == "ongoing" else "ringing", False
     return {
@@ -138,7 +135,9 @@ def call_page(request: HttpRequest, call_id: str) -> HttpResponse:
 def new_call(request: HttpRequest) -> HttpResponse:
     """The call page before the call exists: the page opens its socket first and then starts
     the call over REST, so no event or WebRTC offer can reach this device while it navigates."""
-    wanted = [u for u in request.GET.get("to", "").split(",") if u][:MAX_INVITEES]
+    wanted = [u for u in request.GET.get("to", "").split(",") if u][
+        : settings.CALLSITE["MAX_INVITEES_PER_REQUEST"]
+    ]
     call_type = request.GET.get("type", "video")
     if call_type not in ("video", "audio"):
         call_type = "video"

@@ -21,12 +21,12 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import relay, services, ws_messages
+from .dispatch import DirectDispatch
 from .errors import CallError
 from .events import user_group
 from .ws_devices import LOCAL, PRESENCE_GROUP
@@ -46,7 +46,7 @@ def _too_big_code() -> int:
     return CLOSE_TOO_BIG_DAPHNE if reactor is not None and reactor.running else CLOSE_TOO_BIG
 
 
-class DeviceConsumer(AsyncWebsocketConsumer):
+class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     user: AbstractBaseUser
     device_id: str
     presence = True  # subscribed to presence.changed (see ws_messages.wants_presence)
@@ -79,20 +79,6 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         await self._send(
             await database_sync_to_async(ws_messages.session_ready)(self.user, self.device_id)
         )
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand a message to its handler without AsyncConsumer's close_old_connections().
-
-        The stock dispatch first runs close_old_connections() on the process's one shared sync
-        thread for every message, a delivered call event included; with hundreds of sockets
-        each invitation queued behind every other socket's hop to that thread. Every database
-        call of this consumer goes through database_sync_to_async, which closes old
-        connections itself before and after (as TimerConsumer.dispatch does for the same reason).
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""

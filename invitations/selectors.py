@@ -26,6 +26,20 @@ def snapshots(calls: list[Call]) -> list[dict[str, Any]]:
     return [call_snapshot(c, list(c.participants.all())) for c in calls]
 
 
+# A call I missed: I was invited and it ended for me unanswered (API.md, ?missed=true).
+MISSED = Q(role=Role.INVITEE, state__in=[PState.TIMEOUT, PState.CANCELLED]) | Q(
+    role=Role.INVITEE, state=PState.REJECTED, reason="busy"
+)
+
+
+def is_missed(p: Participant) -> bool:
+    """MISSED, for a participant already in memory."""
+    return p.role == Role.INVITEE and (
+        p.state in (PState.TIMEOUT, PState.CANCELLED)
+        or (p.state == PState.REJECTED and p.reason == "busy")
+    )
+
+
 def calls_for_user(
     user: AbstractBaseUser, *, state: str | None = None, missed: str | None = None
 ) -> QuerySet[Call]:
@@ -39,10 +53,7 @@ def calls_for_user(
         flag = missed.strip().lower()
         if flag not in {"true", "false", "1", "0"}:
             raise validation_error("missed", "Must be true or false.")
-        missed_q = Q(role=Role.INVITEE, state__in=[PState.TIMEOUT, PState.CANCELLED]) | Q(
-            role=Role.INVITEE, state=PState.REJECTED, reason="busy"
-        )
-        mine = Participant.objects.filter(missed_q, user=user).values("call_id")
+        mine = Participant.objects.filter(MISSED, user=user).values("call_id")
         qs = qs.filter(pk__in=mine) if flag in {"true", "1"} else qs.exclude(pk__in=mine)
     return _with_participants(qs.order_by("-created_at", "-pk").distinct())
 

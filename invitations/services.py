@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -41,6 +42,7 @@ from .models import (
     Role,
     UserLock,
 )
+from .presence import user_is_online
 
 User = get_user_model()
 Kind = CallEvent.Kind
@@ -146,8 +148,6 @@ def _invite_users(
     errors: list[dict[str, str]],
 ) -> None:
     """Add users to a locked call: ringing, or rejected as busy at once on their behalf."""
-    from django.conf import settings
-
     top = settings.CALLSITE["MAX_ACTIVE_PARTICIPANTS"]
     _lock_users([u.pk for u in users])
     active = sum(1 for p in existing.values() if p.state in ACTIVE_STATES)
@@ -615,30 +615,11 @@ def force_end(*, call_id: Any, operator: AbstractBaseUser | None = None) -> bool
 
 def expire(*, participant_id: int) -> bool:
     """Time out a ringing invitee whose deadline has passed. Idempotent: False if nothing to do."""
-    now = _now()
-    call_id = (
-        Participant.objects.filter(pk=participant_id, state__in=RINGING_STATES, deadline__lte=now)
-        .values_list("call_id", flat=True)
-        .first()
-    )
-    if call_id is None:
-        return False
-    with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call_id)
-        p = Participant.objects.select_related("user").get(pk=participant_id)
-        won = Participant.objects.filter(
-            pk=participant_id, state__in=RINGING_STATES, deadline__lte=now
-        ).update(state=PState.TIMEOUT, deadline=None, updated_at=now)
-        if not won:
-            return False
-        p.state, p.deadline, p.updated_at = PState.TIMEOUT, None, now
-        _record(call, Kind.TIMEOUT, subject=p.user)
-        box = Outbox(call)
-        box.to_user(p.user_id, "call.invitation_timeout")
-        _state_changed(box, p)
-        _end_if_over(call, operator=None, extended_data="", now=now, box=box)
-        box.flush()
-        return True
+    # Checked before any transaction: on SQLite a transaction takes the write lock at once.
+    due = Participant.objects.filter(
+        pk=participant_id, state__in=RINGING_STATES, deadline__lte=_now()
+    ).exists()
+    return due and bool(expire_many(participant_ids=[participant_id]))
 
 
 def expire_many(*, participant_ids: list[int]) -> list[int]:
@@ -662,6 +643,8 @@ def expire_many(*, participant_ids: list[int]) -> list[int]:
         with transaction.atomic():
             return _expire_batch(ids, now)
     except _BatchRacedError:
+        if len(ids) == 1:
+            return []  # someone else moved it first
         return [pk for pk in ids if expire(participant_id=pk)]
 
 
@@ -726,7 +709,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
 # --- caller offline (the presence side lives with the WebSocket consumer) ----------------------
 
 
-def mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
     """The user's last device went away: calls they ring out end unless they return in time."""
     now = _now()
     with transaction.atomic():
@@ -745,6 +728,19 @@ def mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
             box.flush()
 
 
+def mark_user_offline(*, user: AbstractBaseUser, grace: float) -> None:
+    """The user's last device went away: unless one comes back within ``grace`` seconds, a call
+    they ring out ends ``caller_offline`` and they leave the calls they talk in."""
+    _mark_inviter_offline(user=user, grace=grace)
+    _mark_participant_offline(user=user, grace=grace)
+
+
+def mark_user_online(*, user: AbstractBaseUser) -> None:
+    """A device of the user connected: both offline countdowns stop."""
+    _mark_inviter_online(user=user)
+    _mark_participant_online(user=user)
+
+
 def _start_caller_offline_if_no_device(
     call: Call, inviter: AbstractBaseUser, now: datetime, box: Outbox
 ) -> None:
@@ -753,12 +749,8 @@ def _start_caller_offline_if_no_device(
 
     The inviter's UserLock row, held since the start of ``invite``, is the one the WebSocket
     device lifecycle takes, so a last device dropping at this moment is seen either here or by
-    its own mark_inviter_offline, never by neither.
+    its own mark_user_offline, never by neither.
     """
-    from django.conf import settings
-
-    from .presence import user_is_online
-
     if call.is_ended or user_is_online(inviter.pk):
         return
     deadline = now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
@@ -767,7 +759,7 @@ def _start_caller_offline_if_no_device(
     box.schedule_caller_offline(deadline)
 
 
-def mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
     """The user's last device went away: they leave the calls they talk in unless they return.
 
     A reload or a network change reconnects within seconds and keeps the call; a closed tab or
@@ -788,7 +780,7 @@ def mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
         box.flush()
 
 
-def mark_participant_online(*, user: AbstractBaseUser) -> None:
+def _mark_participant_online(*, user: AbstractBaseUser) -> None:
     Participant.objects.filter(user=user, offline_deadline__isnull=False).update(
         offline_deadline=None
     )
@@ -836,7 +828,7 @@ def expire_participant_offline(*, participant_id: int) -> bool:
         return True
 
 
-def mark_inviter_online(*, user: AbstractBaseUser) -> None:
+def _mark_inviter_online(*, user: AbstractBaseUser) -> None:
     Call.objects.filter(
         inviter=user, state__in=LIVE_CALL_STATES, inviter_offline_deadline__isnull=False
     ).update(inviter_offline_deadline=None)

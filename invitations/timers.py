@@ -17,13 +17,15 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.consumer import AsyncConsumer, get_handler_name
+from channels.consumer import AsyncConsumer
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 from django.conf import settings
+from django.db import close_old_connections
 
 from . import services
+from .dispatch import DirectDispatch
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ def _fire(kind: str, id_: Any) -> bool:
         logger.exception("timer %s %s failed", kind, id_)
         return False
     finally:
-        from django.db import close_old_connections
-
         close_old_connections()
 
 
@@ -63,8 +63,6 @@ def _fire_batch(ids: list[int]) -> list[int]:
         logger.exception("timer batch of %d invitations failed; expiring one by one", len(ids))
         return [pk for pk in ids if _fire("invitation", pk)]
     finally:
-        from django.db import close_old_connections
-
         close_old_connections()
 
 
@@ -166,8 +164,6 @@ def _concurrency() -> int:
 
 
 def _pending_deadlines() -> list[Entry]:
-    from django.db import close_old_connections
-
     try:
         return services.pending_deadlines()
     finally:
@@ -178,7 +174,7 @@ def _pending_deadlines() -> list[Entry]:
 RUNNING: list[Scheduler] = []
 
 
-class TimerConsumer(AsyncConsumer):
+class TimerConsumer(DirectDispatch, AsyncConsumer):
     """The application instance for the ``call-timers`` channel: one per worker process."""
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -190,20 +186,6 @@ class TimerConsumer(AsyncConsumer):
         finally:
             task.cancel()
             RUNNING.remove(self.scheduler)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand a message to its handler without AsyncConsumer's close_old_connections().
-
-        The stock dispatch first runs close_old_connections() on the process's one shared sync
-        thread. In the embedded default every consumer's database work queues on that thread,
-        so a busy moment there held back every new deadline (measured: a 2.5 s busy spell made
-        a 1 s timeout fire 1.45 s late). Timer messages touch no database here; expiring does,
-        in its own worker threads, which close their connections themselves (``_fire``).
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def timer_schedule(self, message: dict[str, Any]) -> None:
         try:

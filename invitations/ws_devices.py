@@ -6,10 +6,9 @@ the user's ``UserLock`` row, so "was this the first device?" / "was this the las
 once even when two devices of a user connect or drop at the same moment:
 
 - first device connects   -> ``presence.changed`` online;
-- any device connects     -> ``services.mark_inviter_online`` and ``mark_participant_online``
-  (the offline countdowns stop);
-- last device disconnects -> ``presence.changed`` offline, ``services.mark_inviter_offline`` (a
-  call they ring out ends) and ``mark_participant_offline`` (they leave calls they talk in).
+- any device connects     -> ``services.mark_user_online`` (the offline countdowns stop);
+- last device disconnects -> ``presence.changed`` offline and ``services.mark_user_offline`` (a
+  call they ring out ends, and they leave calls they talk in, unless they return in time).
 
 Each server process runs one heartbeat task (while it holds sockets) that refreshes
 ``last_seen`` of its connections, re-creates rows another process swept by mistake (e.g. after
@@ -92,8 +91,7 @@ def _grace() -> float:
 
 def _went_offline(user: AbstractBaseUser) -> None:
     """Inside the user's lock: their last device is gone."""
-    services.mark_inviter_offline(user=user, grace=_grace())
-    services.mark_participant_offline(user=user, grace=_grace())
+    services.mark_user_offline(user=user, grace=_grace())
     name = user.get_username()
     transaction.on_commit(lambda: _publish_presence(name, False))
 
@@ -127,8 +125,7 @@ def device_connected(
         )
         # On every connect, not only the first: cheap, and it heals a deadline set by a sweep
         # that raced with this device.
-        services.mark_inviter_online(user=user)
-        services.mark_participant_online(user=user)
+        services.mark_user_online(user=user)
         if not was_online:
             name = user.get_username()
             transaction.on_commit(lambda: _publish_presence(name, True))
