@@ -38,7 +38,7 @@ if not settings.configured:
         # channel on each receive, which at 10,000 sockets made the relay lose most messages
         # and would compare the server with a baseline slowed down by something it does not do.
         layer = {
-            "BACKEND": "callsite.channel_layers.ThrottledCleanupInMemoryChannelLayer",
+            "BACKEND": "callsite.channel_layers.CountingInMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "group_expiry": 86400, "expiry": 60},
         }
     settings.configure(

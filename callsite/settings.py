@@ -144,7 +144,7 @@ CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "callsite")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "callsite.channel_layers.CountingRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -158,8 +158,7 @@ if REDIS_URL:
                     for url in REDIS_URL.split(",")
                 ],
                 "prefix": CHANNEL_LAYER_PREFIX,
-                # Per-channel queue size before group_send drops: a drop only delays a client
-                # (session.ready heals it), but keep it rare.
+                # Per-channel queue size before group_send drops (counted and logged).
                 "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "5000")),
                 # Sockets stay open for days: group membership must outlive them.
                 "group_expiry": int(os.environ.get("CHANNEL_LAYER_GROUP_EXPIRY", str(30 * 86400))),
@@ -170,8 +169,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            # Channels' in-memory layer, minus a sweep per receive that grows with the sockets.
-            "BACKEND": "callsite.channel_layers.ThrottledCleanupInMemoryChannelLayer",
+            # Channels' in-memory layer, counting its drops (see callsite/channel_layers.py).
+            "BACKEND": "callsite.channel_layers.CountingInMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "group_expiry": 30 * 86400, "expiry": 60},
         }
     }
