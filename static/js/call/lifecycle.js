@@ -29,10 +29,12 @@ export function stopMedia(state) {
   view.stopDuration(state);
 }
 
-// Show the call as it is now; a call that has ended finishes.
+// Show the call as it is now, and watch its participants' presence; a call that has ended
+// finishes.
 export function refresh(state) {
   const screen = screenFor(state.call, state.me);
   if (screen === "ended") return finish(state, null);
+  if (state.presence) state.presence.watch(state.call.participants.map((p) => p.user));
   view.render(state, screen);
 }
 

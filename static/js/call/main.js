@@ -8,12 +8,13 @@
 import { rememberName } from "../api.js";
 import { socket } from "../app.js";
 import { me } from "../config.js";
+import { PresenceWatch } from "../presence.js";
 import { wireAddPeople } from "./add-people.js";
 import { wireControls } from "./controls.js";
 import { onEnded, onSessionReady, onUserStateChanged, ours, refresh, stopMedia } from "./lifecycle.js";
 import { getMedia, loadIceServers, onSignal, syncPeers } from "./mesh.js";
 import { createCallState } from "./model.js";
-import { showLocalMedia } from "./view.js";
+import { showLocalMedia, showPresence } from "./view.js";
 
 const state = createCallState({
   me,
@@ -37,6 +38,8 @@ socket.on("session.ready", (msg) => onSessionReady(state, msg));
 socket.on("call.user_state_changed", ours(state, (msg) => onUserStateChanged(state, msg)));
 socket.on("call.ended", ours(state, (msg) => onEnded(state, msg)));
 socket.on("rtc.signal", ours(state, (msg) => onSignal(state, msg)));
+
+state.presence = new PresenceWatch(socket, { me, onChange: (user, online) => showPresence(state, user, online) });
 
 wireControls(state);
 wireAddPeople(state);

@@ -29,6 +29,8 @@ export function createCallState({ me, callId, call }) {
     // Users who became accepted while we watched: they are the newcomers and offer to us.
     expectOfferFrom: new Set(),
     addSearchSeq: 0, // the latest search of the add-people dialog; older answers are dropped
+    presence: null, // the PresenceWatch (presence.js) of the call's participants
+    online: new Map(), // username -> online, as the presence snapshot and changes say
   };
 }
 

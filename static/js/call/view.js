@@ -64,8 +64,9 @@ export function ensureTile(state, user) {
     { class: `tile ${state.call.type === "audio" ? "audio-only" : ""}`, id: `tile-${user}` },
     video,
     avatar,
-    h("figcaption", {}, name, " ", stateEl, " ", conn),
+    h("figcaption", {}, presenceDot(), name, " ", stateEl, " ", conn),
   );
+  markPresence(figure, state.online.get(user));
   $("video-grid").append(figure);
   const tile = { figure, video, state: stateEl, conn, name };
   state.tiles.set(user, tile);
@@ -96,6 +97,25 @@ export function showConnection(state, user, connectionState) {
   tile.figure.dataset.conn = connectionState;
 }
 
+// --- presence -----------------------------------------------------------------------------------
+
+// A dot beside each participant's name; CSS shows it once their presence is known.
+function presenceDot() {
+  return h("span", { class: "dot", "aria-hidden": "true" });
+}
+
+function markPresence(el, online) {
+  if (!el || online === undefined) return;
+  el.dataset.online = online ? "true" : "false";
+  el.querySelector(".dot").title = online ? "online" : "offline";
+}
+
+export function showPresence(state, user, online) {
+  state.online.set(user, online);
+  markPresence(state.tiles.get(user)?.figure, online);
+  markPresence($("callees").querySelector(`[data-user="${CSS.escape(user)}"]`), online);
+}
+
 function updateTiles(state) {
   for (const p of state.call.participants) {
     if (p.user === state.me) continue;
@@ -122,9 +142,11 @@ export function renderWaiting(state) {
         "li",
         { "data-user": p.user },
         h("span", { class: "avatar", "aria-hidden": "true", text: initial(knownName(p.user)) }),
+        presenceDot(),
         h("span", { class: "callee-name", text: knownName(p.user) }),
         h("span", { class: "callee-state", "data-testid": `callee-state-${p.user}` }),
       );
+      markPresence(li, state.online.get(p.user));
       list.append(li);
       displayName(p.user).then((n) => (li.querySelector(".callee-name").textContent = n));
     }
