@@ -2,9 +2,9 @@
 
 Channels' ``InMemoryChannelLayer`` walks every channel queue and every group membership on each
 ``receive``, to drop expired messages and memberships. Every socket has a consumer waiting in
-``receive``, so each delivered message costs time proportional to the number of open sockets:
-with thousands of devices connected, delivery slows down quadratically (seen in bench/, issue 5).
-Expiry only needs to happen eventually, so this subclass does that sweep at most once a second.
+``receive``, so each delivered message costs time proportional to the number of open sockets, and
+delivery slows down quadratically as devices connect (bench/README.md, "Notes moved from code
+comments"). Expiry only needs to happen eventually, so this subclass sweeps at most once a second.
 """
 
 from __future__ import annotations
