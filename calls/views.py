@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from invitations import selectors
 from invitations.errors import CallError
-from invitations.models import Call, PState, Role
+from invitations.models import Call, ParticipantState, Role
 from invitations.snapshots import display_name
 
 from .models import MissedCallsSeen
@@ -50,9 +50,9 @@ def _outcome(call: Call, me: Any, username: str) -> tuple[str, bool]:
     """A short word for how the call went for me, and whether it was missed."""
     if me is None:
         return "", False
-    if selectors.is_missed(me):
+    if me.is_missed:
         return "missed", True
-    if me.role == Role.INVITEE and me.state == PState.REJECTED:
+    if me.role == Role.INVITEE and me.state == ParticipantState.REJECTED:
         return "declined", False
     if call.state != "ended":
         return "in progress" if call.state == "ongoing" else "ringing", False

@@ -12,7 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from invitations.routing import websocket_application  # noqa: E402
+from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
 
@@ -20,10 +20,10 @@ class BoundedHTTP:
     """Run at most ``limit`` Django requests of this process at once; the others wait here.
 
     Django runs each request's sync view in a thread of its own with its own database
-    connection. Under a burst that meant hundreds of threads: PostgreSQL ran out of connections
-    ("too many clients", HTTP 500), and the threads fought over the GIL with the event loop
-    that delivers WebSocket frames, so an invitation reached a socket seconds late. Waiting on
-    the event loop costs nothing; on 2 cores a handful of request threads keeps them busy.
+    connection, so an unbounded burst means as many threads and connections: more than the
+    database accepts, and threads fighting over the GIL with the event loop that delivers
+    WebSocket frames (bench/README.md, "Notes moved from code comments"). Waiting on the event
+    loop costs nothing; a handful of request threads keeps the cores busy.
     """
 
     def __init__(self, app: Any, limit: int) -> None:

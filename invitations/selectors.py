@@ -1,4 +1,4 @@
-"""Read-side queries: what a user may see of calls and people."""
+"""Read-side queries: what a user may see of calls and people, who is busy, what is due."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
+from . import validation
 from .errors import CallError, validation_error
-from .models import LIVE_CALL_STATES, RINGING_STATES, Call, CallState, Participant, PState, Role
+from .models import (
+    LIVE_CALL_STATES,
+    RINGING_STATES,
+    Call,
+    CallState,
+    Participant,
+    ParticipantState,
+)
 from .presence import online_user_ids
 from .snapshots import call_snapshot, display_name
 
@@ -26,20 +34,6 @@ def snapshots(calls: list[Call]) -> list[dict[str, Any]]:
     return [call_snapshot(c, list(c.participants.all())) for c in calls]
 
 
-# A call I missed: I was invited and it ended for me unanswered (API.md, ?missed=true).
-MISSED = Q(role=Role.INVITEE, state__in=[PState.TIMEOUT, PState.CANCELLED]) | Q(
-    role=Role.INVITEE, state=PState.REJECTED, reason="busy"
-)
-
-
-def is_missed(p: Participant) -> bool:
-    """MISSED, for a participant already in memory."""
-    return p.role == Role.INVITEE and (
-        p.state in (PState.TIMEOUT, PState.CANCELLED)
-        or (p.state == PState.REJECTED and p.reason == "busy")
-    )
-
-
 def calls_for_user(
     user: AbstractBaseUser, *, state: str | None = None, missed: str | None = None
 ) -> QuerySet[Call]:
@@ -53,18 +47,13 @@ def calls_for_user(
         flag = missed.strip().lower()
         if flag not in {"true", "false", "1", "0"}:
             raise validation_error("missed", "Must be true or false.")
-        mine = Participant.objects.filter(MISSED, user=user).values("call_id")
+        mine = Participant.objects.missed().filter(user=user).values("call_id")
         qs = qs.filter(pk__in=mine) if flag in {"true", "1"} else qs.exclude(pk__in=mine)
     return _with_participants(qs.order_by("-created_at", "-pk").distinct())
 
 
 def call_for_user(user: AbstractBaseUser, call_id: Any) -> Call:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(call_id))
-    except ValueError:
-        raise CallError("not_found", "No such call.") from None
+    pk = validation.call_id(call_id)
     call = _with_participants(Call.objects.filter(pk=pk, participants__user=user)).first()
     if call is None:
         raise CallError("not_found", "No such call.")
@@ -89,7 +78,7 @@ def current_call(user: AbstractBaseUser) -> Call | None:
     return _with_participants(
         Call.objects.filter(
             participants__user=user,
-            participants__state=PState.ACCEPTED,
+            participants__state=ParticipantState.ACCEPTED,
             state__in=LIVE_CALL_STATES,
         ).order_by("-created_at")
     ).first()
@@ -114,3 +103,36 @@ def user_snapshots(users: list[AbstractBaseUser]) -> list[dict[str, Any]]:
         {"username": u.get_username(), "display_name": display_name(u), "online": u.pk in online}
         for u in users
     ]
+
+
+def busy_user_ids(user_ids: list[int], *, exclude_call: Call | None = None) -> set[int]:
+    """Users who ring for, or talk in, a call that has not ended."""
+    qs = Participant.objects.active().filter(user_id__in=user_ids, call__state__in=LIVE_CALL_STATES)
+    if exclude_call is not None:
+        qs = qs.exclude(call=exclude_call)
+    return set(qs.values_list("user_id", flat=True))
+
+
+def pending_deadlines() -> list[tuple[float, str, Any]]:
+    """Every deadline the timer worker must watch: (unix time, kind, id)."""
+    rows: list[tuple[float, str, Any]] = [
+        (d.timestamp(), "invitation", pk)
+        for pk, d in Participant.objects.ringing()
+        .filter(deadline__isnull=False)
+        .values_list("pk", "deadline")
+    ]
+    rows += [
+        (d.timestamp(), "participant_offline", pk)
+        for pk, d in Participant.objects.filter(
+            state=ParticipantState.ACCEPTED,
+            offline_deadline__isnull=False,
+            call__state__in=LIVE_CALL_STATES,
+        ).values_list("pk", "offline_deadline")
+    ]
+    rows += [
+        (d.timestamp(), "caller_offline", str(pk))
+        for pk, d in Call.objects.filter(
+            state=CallState.RINGING, inviter_offline_deadline__isnull=False
+        ).values_list("pk", "inviter_offline_deadline")
+    ]
+    return rows

@@ -6,11 +6,12 @@ value never reaches the database.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 
-from .errors import validation_error
+from .errors import CallError, validation_error
 from .models import CallType
 
 _MISSING = object()
@@ -26,6 +27,17 @@ def request_body(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise validation_error("non_field_errors", "The request body must be a JSON object.")
     return data
+
+
+def call_id(value: Any, *, required: bool = False) -> uuid.UUID:
+    """A call's id, from a URL or a frame. ``required``: a missing one is a validation error."""
+    if required and value is None:
+        raise validation_error("call_id", "This field is required.")
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        # A malformed id names no call the user is part of: same answer as a foreign one.
+        raise CallError("not_found", "No such call.") from None
 
 
 def storable(value: str) -> bool:

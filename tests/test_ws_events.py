@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from invitations.models import Participant, PState
+from invitations.models import Participant, ParticipantState
 from tests import ws_support
 from tests.ws_support import (
     Devices,
@@ -256,4 +256,4 @@ async def test_reconnect_resyncs_what_was_missed_while_offline(
     p = await database_sync_to_async(Participant.objects.get)(
         call_id=call["id"], user__username="bob"
     )
-    assert (p.state, p.device_id) == (PState.ACCEPTED, "phone")
+    assert (p.state, p.device_id) == (ParticipantState.ACCEPTED, "phone")

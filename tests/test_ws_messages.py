@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from invitations.ws_messages import MAX_FRAME_BYTES
+from invitations.realtime.protocol import MAX_FRAME_BYTES
 from tests import ws_support
 from tests.ws_support import (
     Devices,

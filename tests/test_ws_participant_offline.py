@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from invitations import services
+from invitations import selectors, services
 from invitations.models import Call, CallEvent, Participant
 from tests import ws_support
 from tests.ws_support import Devices, accept, invite, timer_worker
@@ -78,7 +78,7 @@ async def test_a_closed_tab_in_a_one_to_one_call_ends_it_after_the_grace(
         )
         # And both are free to call again
         assert (
-            await database_sync_to_async(services.busy_user_ids)(
+            await database_sync_to_async(selectors.busy_user_ids)(
                 [users["alice"].pk, users["bob"].pk]
             )
             == set()

@@ -10,8 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from invitations import ws_devices
 from invitations.models import Call, DeviceConnection
+from invitations.realtime.devices import sweep
 from tests import ws_support
 from tests.ws_support import Device, Devices, invite
 
@@ -163,7 +163,7 @@ def test_sweep_only_takes_stale_rows(users: dict[str, Any], settings: Any) -> No
     settings.CALLSITE = {**settings.CALLSITE, "PRESENCE_TTL": 10}
     dead_process_row(users["bob"], 60)
     dead_process_row(users["carol"], 1)
-    assert ws_devices.sweep() == 1
+    assert sweep() == 1
     assert list(DeviceConnection.objects.values_list("user__username", flat=True)) == ["carol"]
 
 

@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
 
 from invitations import services
-from invitations.routing import websocket_application
+from invitations.realtime.routing import websocket_application
 
 QUIET = ("presence.changed",)
 
@@ -157,7 +157,7 @@ accept = database_sync_to_async(services.accept)
 reject = database_sync_to_async(services.reject)
 cancel = database_sync_to_async(services.cancel)
 end = database_sync_to_async(services.end)
-quit_call = database_sync_to_async(services.quit)
+quit_call = database_sync_to_async(services.quit_call)
 
 
 @pytest_asyncio.fixture

@@ -6,7 +6,7 @@ are built by invitations/snapshots.py; tests check the two agree with these decl
 
 from rest_framework import serializers
 
-from invitations.models import CallState, CallType, EndReason, PState, Role
+from invitations.models import CallState, CallType, EndReason, ParticipantState, Role
 
 
 class UserSerializer(serializers.Serializer):
@@ -18,7 +18,7 @@ class UserSerializer(serializers.Serializer):
 class ParticipantSerializer(serializers.Serializer):
     user = serializers.CharField()
     role = serializers.ChoiceField(Role.choices)
-    state = serializers.ChoiceField(PState.choices)
+    state = serializers.ChoiceField(ParticipantState.choices)
     reason = serializers.CharField(allow_null=True)
     extended_data = serializers.CharField(allow_blank=True)
     invited_by = serializers.CharField(allow_null=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -136,59 +135,80 @@ class CallDetailView(APIView):
         return Response(selectors.snapshots([call])[0])
 
 
-def _action(
-    service: Callable[..., Any],
-    fields: tuple[str, ...],
-    request_serializer: type,
-    summary: str,
-    response: type = s.CallOnlySerializer,
-    throttled: bool = False,
-) -> type[APIView]:
-    """A POST /api/calls/{id}/<action>/ view: pass the allowed fields to the service."""
+def _given(data: dict[str, Any], *fields: str) -> dict[str, Any]:
+    """The allowed fields the client sent (an absent one keeps the service's default)."""
+    return {f: data[f] for f in fields if f in data}
 
-    class ActionView(APIView):
-        def get_throttles(self):  # type: ignore[no-untyped-def]
-            return [InvitationThrottle()] if throttled else []
 
-        @extend_schema(
-            request=request_serializer, responses={200: response, **ERRORS}, summary=summary
+class InviteView(APIView):
+    def get_throttles(self):  # type: ignore[no-untyped-def]
+        return [InvitationThrottle()]
+
+    @extend_schema(
+        request=s.InviteRequest,
+        responses={200: s.CallWithErrorsSerializer, **ERRORS},
+        summary="Invite more people into the call",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        result = services.add_invitees(
+            actor=request.user,
+            call_id=call_id,
+            **_given(body(request), "invitees", "extended_data"),
         )
-        def post(self, request: Request, call_id: str) -> Response:
-            data = body(request)
-            result = service(
-                actor=request.user, call_id=call_id, **{f: data.get(f) for f in fields if f in data}
-            )
-            if isinstance(result, services.InviteResult):
-                return Response({"call": result.call, "errors": result.errors})
-            return Response({"call": result})
-
-    ActionView.__name__ = ActionView.__qualname__ = f"{service.__name__.title()}CallView"
-    return ActionView
+        return Response({"call": result.call, "errors": result.errors})
 
 
-InviteView = _action(
-    services.add_invitees,
-    ("invitees", "extended_data"),
-    s.InviteRequest,
-    "Invite more people into the call",
-    s.CallWithErrorsSerializer,
-    throttled=True,
-)
-CancelView = _action(
-    services.cancel, ("invitees", "extended_data"), s.CancelRequest, "Withdraw invitations you sent"
-)
-AcceptView = _action(
-    services.accept, ("extended_data", "device_id"), s.AcceptRequest, "Accept an invitation"
-)
-RejectView = _action(
-    services.reject,
-    ("reason", "extended_data", "device_id"),
-    s.RejectRequest,
-    "Decline an invitation",
-)
-QuitView = _action(
-    services.quit, ("extended_data", "device_id"), s.ExtendedDataRequest, "Leave the call"
-)
-EndView = _action(
-    services.end, ("extended_data",), s.ExtendedDataRequest, "End the call for everyone"
-)
+class CancelView(APIView):
+    @extend_schema(
+        request=s.CancelRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Withdraw invitations you sent",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = _given(body(request), "invitees", "extended_data")
+        return Response({"call": services.cancel(actor=request.user, call_id=call_id, **fields)})
+
+
+class AcceptView(APIView):
+    @extend_schema(
+        request=s.AcceptRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Accept an invitation",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = _given(body(request), "extended_data", "device_id")
+        return Response({"call": services.accept(actor=request.user, call_id=call_id, **fields)})
+
+
+class RejectView(APIView):
+    @extend_schema(
+        request=s.RejectRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Decline an invitation",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = _given(body(request), "reason", "extended_data", "device_id")
+        return Response({"call": services.reject(actor=request.user, call_id=call_id, **fields)})
+
+
+class QuitView(APIView):
+    @extend_schema(
+        request=s.ExtendedDataRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Leave the call",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = _given(body(request), "extended_data", "device_id")
+        call = services.quit_call(actor=request.user, call_id=call_id, **fields)
+        return Response({"call": call})
+
+
+class EndView(APIView):
+    @extend_schema(
+        request=s.ExtendedDataRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="End the call for everyone",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = _given(body(request), "extended_data")
+        return Response({"call": services.end(actor=request.user, call_id=call_id, **fields)})

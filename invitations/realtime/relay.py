@@ -1,9 +1,10 @@
 """WebRTC signalling relay rules: who may send an ``rtc.signal`` to whom, and to which device.
 
 ARCHITECTURE.md lists "WebRTC signalling relay rules" under ``calls/``, but the /ws/ consumer
-that applies them lives in ``invitations/``, and ``invitations`` must not import ``calls``. The
-rules are about call membership (participant states, the device that accepted), which is
-``invitations``' domain, so they live here; ``calls`` may import them if its pages need them.
+that applies them lives in ``invitations/realtime/``, and ``invitations`` must not import
+``calls``. The rules are about call membership (participant states, the device that accepted),
+which is ``invitations``' domain, so they live here; ``calls`` may import them if its pages need
+them.
 
 The rules (API.md "Client -> server"):
 - only between two different participants of the same call that has not ended, both
@@ -14,14 +15,14 @@ The rules (API.md "Client -> server"):
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from .errors import CallError, validation_error
-from .models import LIVE_CALL_STATES, Participant, PState
+from .. import validation
+from ..errors import CallError, validation_error
+from ..models import LIVE_CALL_STATES, Participant, ParticipantState
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,9 @@ class RelayTarget:
     device_id: str  # "" means every device of the user
 
 
-def parse_call_id(value: Any) -> str:
-    if value is None:
-        raise validation_error("call_id", "This field is required.")
-    try:
-        return str(uuid.UUID(str(value)))
-    except (TypeError, ValueError, AttributeError):
-        # A malformed id names no call the user is part of: same answer as a foreign one.
-        raise CallError("not_found", "No such call.") from None
-
-
 def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
     """Check that ``sender`` may signal ``to`` in this call; say where the signal goes."""
-    call_pk = parse_call_id(call_id)
+    call_pk = str(validation.call_id(call_id, required=True))
     if not isinstance(to, str) or not to.strip():
         raise validation_error("to", "Name the participant to signal (a username).")
     if to == sender.get_username():
@@ -53,7 +44,7 @@ def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
         raise CallError("not_found", "No such call.")
     if mine.call.state not in LIVE_CALL_STATES:
         raise CallError("invalid_state", "This call has ended.")
-    if mine.state != PState.ACCEPTED:
+    if mine.state != ParticipantState.ACCEPTED:
         raise CallError("invalid_state", "Only participants in the call can signal.")
     theirs = (
         Participant.objects.filter(call_id=call_pk, user__username=to)
@@ -63,6 +54,6 @@ def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
     if theirs is None:
         raise CallError("not_found", f"{to} is not a participant of this call.")
     user_id, state, device_id = theirs
-    if state != PState.ACCEPTED:
+    if state != ParticipantState.ACCEPTED:
         raise CallError("invalid_state", f"{to} is not in the call ({state}).")
     return RelayTarget(call_id=call_pk, user_id=user_id, device_id=device_id or "")

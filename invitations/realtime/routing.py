@@ -1,4 +1,4 @@
-"""The /ws/ route. The consumer itself lives in invitations/consumers.py."""
+"""The /ws/ route: authentication (auth.py) around the device consumer (consumer.py)."""
 
 from typing import Any
 
@@ -8,7 +8,7 @@ from django.urls import path
 def websocket_application() -> Any:
     from channels.routing import URLRouter
 
-    from .consumers import DeviceConsumer
-    from .ws_auth import WebSocketAuthMiddleware
+    from .auth import WebSocketAuthMiddleware
+    from .consumer import DeviceConsumer
 
     return WebSocketAuthMiddleware(URLRouter([path("ws/", DeviceConsumer.as_asgi())]))

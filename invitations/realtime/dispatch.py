@@ -11,11 +11,11 @@ class DirectDispatch:
     """Mixin for AsyncConsumer: hand each message to its handler at once.
 
     Channels' stock ``dispatch`` first runs ``close_old_connections()`` on the process's one shared
-    sync thread, for every message. With hundreds of sockets, each delivered call event queued
-    behind every other socket's hop to that thread, and a busy spell there held back new timer
-    deadlines (a 1 s timeout fired 1.45 s late). Consumers using this close their database
-    connections where they use them: ``database_sync_to_async`` does so before and after each
-    call, and the timer worker's threads do it themselves.
+    sync thread, for every message, so each delivered event queues behind every other socket's
+    hop to that thread, and a busy spell there holds back the timer worker too (bench/README.md,
+    "Notes moved from code comments"). Consumers using this close their database connections
+    where they use them: ``database_sync_to_async`` does so before and after each call, and the
+    timer worker's threads do it themselves.
     """
 
     async def dispatch(self, message: dict[str, Any]) -> None:

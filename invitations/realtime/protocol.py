@@ -12,8 +12,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from . import selectors, validation
-from .errors import CallError, validation_error
+from .. import selectors, validation
+from ..errors import CallError, validation_error
 
 MAX_FRAME_BYTES = 64 * 1024
 CLIENT_TYPES = ("call.ack", "rtc.signal", "ping")

@@ -2,8 +2,10 @@
 
 A device is one open /ws/ socket. Its connection is a ``DeviceConnection`` row, so presence is
 shared by every server process through the database. The transitions that matter happen under
-the user's ``UserLock`` row, so "was this the first device?" / "was this the last one?" is decided
-once even when two devices of a user connect or drop at the same moment:
+the user's ``UserLock`` row (``services.lock_users``), so "was this the first device?" / "was this
+the last one?" is decided once even when two devices of a user connect or drop at the same
+moment. It is the row ``services.invite`` locks for the inviter, so a call started while the
+inviter's last device drops is seen by exactly one of the two:
 
 - first device connects   -> ``presence.changed`` online;
 - any device connects     -> ``services.mark_user_online`` (the offline countdowns stop);
@@ -40,8 +42,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from . import presence, services
-from .models import DeviceConnection, UserLock
+from .. import presence, services
+from ..models import DeviceConnection
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +80,6 @@ def _publish_presence(username: str, online: bool) -> None:
         logger.exception("could not publish presence of %s", username)
 
 
-def _lock_user(user_id: int) -> None:
-    # The same per-user row services.invite locks for the inviter, so a call started while the
-    # inviter's last device drops is seen by exactly one of the two (see services.invite).
-    UserLock.objects.bulk_create([UserLock(user_id=user_id)], ignore_conflicts=True)
-    list(UserLock.objects.select_for_update().filter(user_id=user_id))
-
-
 def _grace() -> float:
     return float(settings.CALLSITE["CALLER_OFFLINE_GRACE"])
 
@@ -106,7 +101,7 @@ def device_connected(
     """Record a new socket; True if it brought the user online."""
     now = timezone.now()
     with transaction.atomic():
-        _lock_user(user.pk)
+        services.lock_users([user.pk])
         if unless_closed is not None and not unless_closed.registered:
             # Re-registering a swept row, but the socket closed meanwhile: its disconnect has
             # run or will run after this lock, and must not find a row to resurrect.
@@ -135,7 +130,7 @@ def device_connected(
 def device_disconnected(*, user: AbstractBaseUser, channel_name: str) -> bool:
     """Forget a closed socket; True if it was the user's last device."""
     with transaction.atomic():
-        _lock_user(user.pk)
+        services.lock_users([user.pk])
         deleted, _ = DeviceConnection.objects.filter(channel_name=channel_name).delete()
         still_online = DeviceConnection.objects.filter(
             user=user, last_seen__gte=presence.fresh_since()
@@ -187,7 +182,7 @@ def sweep(limit: int = 500) -> int:
     users = get_user_model().objects.in_bulk(user_ids)
     for user_id in user_ids:
         with transaction.atomic():
-            _lock_user(user_id)
+            services.lock_users([user_id])
             deleted, _ = DeviceConnection.objects.filter(
                 user_id=user_id, last_seen__lt=presence.fresh_since()
             ).delete()

@@ -1,10 +1,10 @@
 """The /ws/ device consumer: one instance per open socket (API.md "WebSocket /ws/").
 
-It only routes: parse a frame (ws_messages), check access (ws_auth put the user in the scope;
+It only routes: parse a frame (protocol), check access (auth put the user in the scope;
 relay rules in relay.py), call a service or selector, and forward what the channel layer brings:
 
 - ``call.event``     from services (events.py), to group ``user.<id>``: sent as is;
-- ``presence.event`` from ws_devices, to group ``presence``: sent as is;
+- ``presence.event`` from devices, to group ``presence``: sent as is;
 - ``rtc.relay``      from another socket's rtc.signal, to group ``user.<id>``: sent unless it is
   addressed to another device of the same user.
 
@@ -25,11 +25,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
-from . import relay, services, ws_messages
+from .. import services, validation
+from ..errors import CallError
+from ..events import user_group
+from . import protocol, relay
+from .devices import LOCAL, PRESENCE_GROUP
 from .dispatch import DirectDispatch
-from .errors import CallError
-from .events import user_group
-from .ws_devices import LOCAL, PRESENCE_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _too_big_code() -> int:
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     user: AbstractBaseUser
     device_id: str
-    presence = True  # subscribed to presence.changed (see ws_messages.wants_presence)
+    presence = True  # subscribed to presence.changed (see protocol.wants_presence)
     registered = False
 
     async def connect(self) -> None:
@@ -59,25 +60,25 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._send(
-                ws_messages.error(CallError("not_authenticated", "Authenticate to use /ws/."))
+                protocol.error(CallError("not_authenticated", "Authenticate to use /ws/."))
             )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         try:
-            self.device_id = ws_messages.device_id_from(query)
+            self.device_id = protocol.device_id_from(query)
         except CallError as exc:
-            await self._send(ws_messages.error(exc))
+            await self._send(protocol.error(exc))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
-        self.presence = ws_messages.wants_presence(query)
+        self.presence = protocol.wants_presence(query)
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True
         await LOCAL.add(self)
         await self._send(
-            await database_sync_to_async(ws_messages.session_ready)(self.user, self.device_id)
+            await database_sync_to_async(protocol.session_ready)(self.user, self.device_id)
         )
 
     async def refresh_groups(self) -> None:
@@ -100,12 +101,12 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.registered:
             return
-        if ws_messages.frame_size(text_data, bytes_data) > ws_messages.MAX_FRAME_BYTES:
+        if protocol.frame_size(text_data, bytes_data) > protocol.MAX_FRAME_BYTES:
             await self.close(code=_too_big_code())
             return
         message: dict[str, Any] | None = None
         try:
-            message = ws_messages.parse(text_data, bytes_data)
+            message = protocol.parse(text_data, bytes_data)
             kind = message["type"]
             if kind == "ping":
                 await self._send({"type": "pong"})
@@ -114,14 +115,14 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             elif kind == "rtc.signal":
                 await self._relay(message)
         except CallError as exc:
-            await self._send(ws_messages.error(exc, message))
+            await self._send(protocol.error(exc, message))
         except Exception:  # a bug or a database hiccup: tell the device, keep the socket
             logger.exception("ws message from %s failed", self.user)
             failure = CallError("server_error", "Something went wrong on the server.")
-            await self._send(ws_messages.error(failure, message))
+            await self._send(protocol.error(failure, message))
 
     async def _ack(self, message: dict[str, Any]) -> None:
-        call_id = relay.parse_call_id(message.get("call_id"))
+        call_id = validation.call_id(message.get("call_id"), required=True)
         await database_sync_to_async(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
@@ -144,7 +145,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             {
                 "type": "rtc.relay",
                 "to_device": target.device_id,
-                "event": ws_messages.rtc_signal(
+                "event": protocol.rtc_signal(
                     call_id=target.call_id,
                     sender=self.user.get_username(),
                     sender_device=self.device_id,
