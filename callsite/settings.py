@@ -256,6 +256,11 @@ CALLSITE = {
     # TTL belong to a dead process and are swept, so its users do not stay online for ever.
     "PRESENCE_HEARTBEAT": float(os.environ.get("CALLSITE_PRESENCE_HEARTBEAT", "15")),
     "PRESENCE_TTL": float(os.environ.get("CALLSITE_PRESENCE_TTL", "45")),
+    # A user goes offline for their subscribers only this long after their last socket closed,
+    # so a page reload (or a phone switching networks) is no change at all (API.md "Presence").
+    "PRESENCE_GRACE": float(os.environ.get("CALLSITE_PRESENCE_GRACE", "5")),
+    # Usernames one socket may watch with one presence.subscribe.
+    "PRESENCE_SUBSCRIBE_MAX": int(os.environ.get("CALLSITE_PRESENCE_SUBSCRIBE_MAX", "500")),
     # How often the timer worker re-reads pending deadlines from the database, as a safety
     # net for timer.schedule messages the channel layer dropped (delivery is at most once).
     "TIMER_RESCAN_SECONDS": float(os.environ.get("CALLSITE_TIMER_RESCAN", "30")),

@@ -245,3 +245,24 @@ class DeviceConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.device_id}"
+
+
+class UserPresence(models.Model):
+    """What everyone sees of a user's presence: ``online``, kept through a short grace.
+
+    A user's socket count says whether a device is connected now (``DeviceConnection``); this
+    row says what subscribers and ``/api/users/`` were told. When the last device goes away,
+    ``offline_deadline`` is set ``PRESENCE_GRACE`` seconds ahead and a ``presence_offline`` timer
+    scheduled; a device back before it (a page reload) clears it and nobody hears anything. Both
+    columns change only under the user's ``UserLock`` row, and the deadline is a column so the
+    grace survives a restart (the timer worker reloads it, as it does every deadline).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    online = models.BooleanField(default=False)
+    offline_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {'online' if self.online else 'offline'}"

@@ -1,19 +1,39 @@
-"""Who is online: a user is online while at least one of their devices holds a fresh connection.
+"""Who is online, as subscribers and the REST API see it, and how a change is published.
 
-Connections live in the database (``DeviceConnection``), so every server process, and the REST
-API of every process, sees the same answer; the process holding a socket refreshes its rows on a
-heartbeat (``invitations/realtime/devices.py``), and rows not refreshed within ``PRESENCE_TTL``
-seconds count as gone. This module only reads; the writes live with the WebSocket device lifecycle.
+Two questions, two answers:
+
+- *Is a device of this user connected now?* ``DeviceConnection`` rows, refreshed by the holding
+  process' heartbeat (``invitations/realtime/devices.py``); rows not refreshed within
+  ``PRESENCE_TTL`` seconds count as gone. The caller-offline rules ask this.
+- *Is this user online?* ``UserPresence.online``, what ``presence.changed`` told subscribers and
+  what ``/api/users/`` shows. It turns offline only ``PRESENCE_GRACE`` seconds after the last
+  device went away (services/devices.py), so a page reload is no change at all.
+
+A change is published once per change, to one channel-layer group that each server process
+joins with ONE channel (``invitations/realtime/presence.py``), which fans it out locally to the
+sockets watching that user: the cost follows the subscribers, not the sockets.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from .models import DeviceConnection
+from .events import send
+from .models import DeviceConnection, UserPresence
+
+logger = logging.getLogger(__name__)
+
+# The group each server process' presence channel joins; no socket ever joins it.
+PRESENCE_GROUP = "presence.changes"
+CHANGED = "presence.changed"  # the message type on the layer, and the frame sockets get
 
 
 def heartbeat_seconds() -> float:
@@ -25,20 +45,59 @@ def ttl_seconds() -> float:
     return float(settings.CALLSITE.get("PRESENCE_TTL", 3 * heartbeat_seconds()))
 
 
+def grace_seconds() -> float:
+    return float(settings.CALLSITE.get("PRESENCE_GRACE", 5))
+
+
+def subscribe_limit() -> int:
+    return int(settings.CALLSITE.get("PRESENCE_SUBSCRIBE_MAX", 500))
+
+
 def fresh_since(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=ttl_seconds())
 
 
 def online_user_ids(user_ids: list[int]) -> set[int]:
-    """Which of these users have a connected device right now."""
+    """Which of these users are online (what subscribers were told)."""
     if not user_ids:
         return set()
     return set(
-        DeviceConnection.objects.filter(user_id__in=user_ids, last_seen__gte=fresh_since())
-        .values_list("user_id", flat=True)
-        .distinct()
+        UserPresence.objects.filter(user_id__in=user_ids, online=True).values_list(
+            "user_id", flat=True
+        )
     )
 
 
-def user_is_online(user_id: int) -> bool:
+def has_connected_device(user_id: int) -> bool:
+    """Does the user hold a fresh connection right now (no grace)?"""
     return DeviceConnection.objects.filter(user_id=user_id, last_seen__gte=fresh_since()).exists()
+
+
+def changed_event(username: str, online: bool) -> dict[str, Any]:
+    return {"type": CHANGED, "user": username, "online": online}
+
+
+def publish(username: str, online: bool) -> None:
+    """Tell every server process (one message each); at most once, like every event."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(PRESENCE_GROUP, changed_event(username, online))
+    except Exception:  # subscribers re-read through their next presence.snapshot
+        logger.exception("could not publish presence of %s", username)
+
+
+def publish_on_commit(username: str, online: bool) -> None:
+    transaction.on_commit(lambda: publish(username, online))
+
+
+def schedule_offline_on_commit(user_id: int, deadline: datetime) -> None:
+    """Ask the timer worker to settle the user's grace at ``deadline`` (after commit)."""
+    timer = {
+        "type": "timer.schedule",
+        "kind": "presence_offline",
+        "id": user_id,
+        "at": deadline.timestamp(),
+    }
+    transaction.on_commit(lambda: send([], [timer]))

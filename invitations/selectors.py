@@ -17,6 +17,7 @@ from .models import (
     CallState,
     Participant,
     ParticipantState,
+    UserPresence,
 )
 from .presence import online_user_ids
 from .snapshots import call_snapshot, display_name
@@ -105,6 +106,21 @@ def user_snapshots(users: list[AbstractBaseUser]) -> list[dict[str, Any]]:
     ]
 
 
+def presence_snapshot(usernames: list[str]) -> dict[str, Any]:
+    """The ``presence.snapshot`` frame: these users' presence, in the order asked, leaving out
+    usernames nobody has."""
+    found = dict(
+        User.objects.filter(username__in=usernames).values_list("username", "pk")
+    )
+    online = online_user_ids(list(found.values()))
+    return {
+        "type": "presence.snapshot",
+        "users": [
+            {"user": name, "online": found[name] in online} for name in usernames if name in found
+        ],
+    }
+
+
 def busy_user_ids(user_ids: list[int], *, exclude_call: Call | None = None) -> set[int]:
     """Users who ring for, or talk in, a call that has not ended."""
     qs = Participant.objects.active().filter(user_id__in=user_ids, call__state__in=LIVE_CALL_STATES)
@@ -134,5 +150,11 @@ def pending_deadlines() -> list[tuple[float, str, Any]]:
         for pk, d in Call.objects.filter(
             state=CallState.RINGING, inviter_offline_deadline__isnull=False
         ).values_list("pk", "inviter_offline_deadline")
+    ]
+    rows += [
+        (d.timestamp(), "presence_offline", pk)
+        for pk, d in UserPresence.objects.filter(
+            online=True, offline_deadline__isnull=False
+        ).values_list("user_id", "offline_deadline")
     ]
     return rows

@@ -2,10 +2,10 @@
 
 Services send ``{"type": "timer.schedule", "kind", "id", "at"}`` after commit. The worker keeps the
 pending deadlines in a heap and sleeps until the next one, then calls the idempotent service
-(``expire`` or ``expire_caller_offline``). On start, and every ``TIMER_RESCAN_SECONDS`` as a
-safety net for messages the channel layer dropped, it reloads every pending deadline from the
-database, so a deadline that passed while no worker ran fires at once. Several workers are safe:
-the services move rows with conditional updates, so exactly one of them wins.
+(``expire``, ``expire_caller_offline``, ``expire_presence``...). On start, and every
+``TIMER_RESCAN_SECONDS`` as a safety net for messages the channel layer dropped, it reloads every
+pending deadline from the database, so a deadline that passed while no worker ran fires at once.
+Several workers are safe: the services move rows with conditional updates, so exactly one wins.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _EXPIRERS = {
     "participant_offline": lambda id_: services.expire_participant_offline(
         participant_id=int(id_)
     ),
+    "presence_offline": lambda id_: services.expire_presence(user_id=int(id_)),
 }
 
 

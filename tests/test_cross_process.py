@@ -145,6 +145,7 @@ def cluster() -> Iterator[tuple[Cluster, dict[str, str]]]:
         "CHANNEL_LAYER_PREFIX": prefix,
         "CALLSITE_PRESENCE_HEARTBEAT": "0.5",
         "CALLSITE_PRESENCE_TTL": "2",
+        "CALLSITE_PRESENCE_GRACE": "1",
         "CALLSITE_TIMER_RESCAN": "5",
         "THROTTLE_INVITATIONS": "10000/min",
         "PYTHONUNBUFFERED": "1",
@@ -234,6 +235,8 @@ async def test_a_call_across_two_server_processes_and_a_timer_worker(
 ) -> None:
     c, _ = cluster
     alice = await connect("alice", "A", "alice-laptop")
+    await alice.send({"type": "presence.subscribe", "users": ["bob", "carol"]})
+    await alice.next("presence.snapshot")
     bob = await connect("bob", "B", "bob-phone")
     # Presence crosses processes: alice (on A) sees bob (on B) come online, and A's REST says so.
     while (await alice.next("presence.changed")) != {
@@ -306,7 +309,8 @@ async def test_a_call_across_two_server_processes_and_a_timer_worker(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
 
     # A server process killed without closing its sockets does not leave its users online:
-    # B dies with bob and carol on it; A sweeps their stale rows within the TTL (2 s here).
+    # B dies with bob and carol on it; A sweeps their stale rows within the TTL (2 s here), and
+    # the timer worker ends their presence grace (1 s here).
     c.kill("B")
     gone: set[str] = set()
     while not {"bob", "carol"} <= gone:

@@ -4,9 +4,11 @@ It only routes: parse a frame (protocol), check access (auth put the user in the
 relay rules in relay.py), call a service or selector, and forward what the channel layer brings:
 
 - ``call.event``     from services (events.py), to group ``user.<id>``: sent as is;
-- ``presence.event`` from devices, to group ``presence``: sent as is;
 - ``rtc.relay``      from another socket's rtc.signal, to group ``user.<id>``: sent unless it is
   addressed to another device of the same user.
+
+``presence.changed`` does not come through the socket's channel: the process' presence hub
+(presence.py) hands it to the sockets that subscribed to that user.
 
 Messages from the channel layer are handled one at a time, in order, after ``connect`` returns,
 so ``session.ready`` is always the first frame and anything published after its snapshot was
@@ -25,12 +27,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
-from .. import services, validation
+from .. import selectors, services, validation
 from ..errors import CallError
 from ..events import user_group
+from ..presence import subscribe_limit
 from . import protocol, relay
-from .devices import LOCAL, PRESENCE_GROUP
+from .devices import LOCAL
 from .dispatch import DirectDispatch
+from .presence import hub_for
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +54,10 @@ def _too_big_code() -> int:
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     user: AbstractBaseUser
     device_id: str
-    presence = True  # subscribed to presence.changed (see protocol.wants_presence)
     registered = False
+    # presence.changed held back while this socket's presence.snapshot is being read (None: none
+    # is), so the snapshot always goes first; see presence.py.
+    presence_pending: list[dict[str, Any]] | None = None
 
     async def connect(self) -> None:
         # Accept first, then close: a close before accept becomes an HTTP 403 on most servers,
@@ -72,7 +78,6 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
-        self.presence = protocol.wants_presence(query)
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True
@@ -84,16 +89,13 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
-        if self.presence:
-            await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if not self.registered:
             return
         self.registered = False
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
-        if self.presence:
-            await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
+        await hub_for(self.channel_layer).forget(self)
         await LOCAL.remove(self)
 
     # --- client -> server ------------------------------------------------------------------
@@ -114,6 +116,8 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 await self._ack(message)
             elif kind == "rtc.signal":
                 await self._relay(message)
+            elif kind == "presence.subscribe":
+                await self._subscribe(message)
         except CallError as exc:
             await self._send(protocol.error(exc, message))
         except Exception:  # a bug or a database hiccup: tell the device, keep the socket
@@ -126,6 +130,19 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         await database_sync_to_async(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
+
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        users = protocol.presence_users(message, subscribe_limit())  # invalid: old set kept
+        self.presence_pending = []
+        try:
+            # Watched before the snapshot is read, so no change falls between the two.
+            await hub_for(self.channel_layer).watch(self, users)
+            snapshot = await database_sync_to_async(selectors.presence_snapshot)(users)
+            await self._send(snapshot)
+        finally:
+            held, self.presence_pending = self.presence_pending, None
+        for event in held:
+            await self._send(event)
 
     async def _relay(self, message: dict[str, Any]) -> None:
         data = message.get("data")
@@ -159,8 +176,14 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def call_event(self, message: dict[str, Any]) -> None:
         await self._send(message["event"])
 
-    async def presence_event(self, message: dict[str, Any]) -> None:
-        await self._send(message["event"])
+    async def presence_changed(self, event: dict[str, Any]) -> None:
+        """From the process' presence hub, for a user this socket watches."""
+        if not self.registered:
+            return
+        if self.presence_pending is not None:
+            self.presence_pending.append(event)
+            return
+        await self._send(event)
 
     async def rtc_relay(self, message: dict[str, Any]) -> None:
         to_device = message.get("to_device") or ""

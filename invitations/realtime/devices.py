@@ -1,16 +1,18 @@
 """The device lifecycle behind presence and "caller offline".
 
-A device is one open /ws/ socket. Its connection is a ``DeviceConnection`` row, so presence is
-shared by every server process through the database. The transitions that matter happen under
-the user's ``UserLock`` row (``services.lock_users``), so "was this the first device?" / "was this
-the last one?" is decided once even when two devices of a user connect or drop at the same
-moment. It is the row ``services.invite`` locks for the inviter, so a call started while the
-inviter's last device drops is seen by exactly one of the two:
+A device is one open /ws/ socket. Its connection is a ``DeviceConnection`` row, so every server
+process sees it through the database. The transitions that matter happen under the user's
+``UserLock`` row (``services.lock_users``), so "was this the last device?" is decided once even
+when two devices of a user connect or drop at the same moment. It is the row ``services.invite``
+locks for the inviter, so a call started while the inviter's last device drops is seen by exactly
+one of the two:
 
-- first device connects   -> ``presence.changed`` online;
-- any device connects     -> ``services.mark_user_online`` (the offline countdowns stop);
-- last device disconnects -> ``presence.changed`` offline and ``services.mark_user_offline`` (a
-  call they ring out ends, and they leave calls they talk in, unless they return in time).
+- any device connects     -> ``services.mark_user_online``: the offline countdowns stop, and a
+  user who was offline goes online (``presence.changed`` to their subscribers); one back within
+  the presence grace (a page reload) was never offline, and nobody hears a thing;
+- last device disconnects -> ``services.mark_user_offline``: a call they ring out ends, they
+  leave calls they talk in, and they go offline for their subscribers, each unless they return
+  in time (the timer worker settles each countdown).
 
 Each server process runs one heartbeat task (while it holds sockets) that refreshes
 ``last_seen`` of its connections, re-creates rows another process swept by mistake (e.g. after
@@ -18,8 +20,8 @@ this process stalled), sweeps rows nobody refreshed within ``PRESENCE_TTL`` (a p
 killed) with the same offline consequences, and re-joins channel groups well before the channel
 layer's ``group_expiry`` drops them, so a socket open for weeks keeps receiving events.
 
-``presence.changed`` goes to the ``presence`` group, which every socket joins: the user list
-(``/api/users/``) shows everyone's presence to everyone, so the live event reveals nothing more.
+Who hears of a presence change is ``realtime/presence.py``'s business: no socket joins a
+presence group.
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -47,7 +48,6 @@ from ..models import DeviceConnection
 
 logger = logging.getLogger(__name__)
 
-PRESENCE_GROUP = "presence"
 # Identifies this process' rows; hostname and pid help whoever reads the table.
 SERVER_ID = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
@@ -63,23 +63,6 @@ class Device(Protocol):
     async def refresh_groups(self) -> None: ...
 
 
-def presence_event(username: str, online: bool) -> dict[str, Any]:
-    return {"type": "presence.changed", "user": username, "online": online}
-
-
-def _publish_presence(username: str, online: bool) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            PRESENCE_GROUP,
-            {"type": "presence.event", "event": presence_event(username, online)},
-        )
-    except Exception:  # at most once, like every event: /api/users/ stays right
-        logger.exception("could not publish presence of %s", username)
-
-
 def _grace() -> float:
     return float(settings.CALLSITE["CALLER_OFFLINE_GRACE"])
 
@@ -87,8 +70,6 @@ def _grace() -> float:
 def _went_offline(user: AbstractBaseUser) -> None:
     """Inside the user's lock: their last device is gone."""
     services.mark_user_offline(user=user, grace=_grace())
-    name = user.get_username()
-    transaction.on_commit(lambda: _publish_presence(name, False))
 
 
 def device_connected(
@@ -98,7 +79,7 @@ def device_connected(
     channel_name: str,
     unless_closed: Device | None = None,
 ) -> bool:
-    """Record a new socket; True if it brought the user online."""
+    """Record a new socket; True if it brought the user online (for their subscribers)."""
     now = timezone.now()
     with transaction.atomic():
         services.lock_users([user.pk])
@@ -106,9 +87,6 @@ def device_connected(
             # Re-registering a swept row, but the socket closed meanwhile: its disconnect has
             # run or will run after this lock, and must not find a row to resurrect.
             return False
-        was_online = DeviceConnection.objects.filter(
-            user=user, last_seen__gte=presence.fresh_since(now)
-        ).exists()
         DeviceConnection.objects.update_or_create(
             channel_name=channel_name,
             defaults={
@@ -120,11 +98,7 @@ def device_connected(
         )
         # On every connect, not only the first: cheap, and it heals a deadline set by a sweep
         # that raced with this device.
-        services.mark_user_online(user=user)
-        if not was_online:
-            name = user.get_username()
-            transaction.on_commit(lambda: _publish_presence(name, True))
-    return not was_online
+        return services.mark_user_online(user=user)
 
 
 def device_disconnected(*, user: AbstractBaseUser, channel_name: str) -> bool:

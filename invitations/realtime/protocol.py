@@ -16,7 +16,7 @@ from .. import selectors, validation
 from ..errors import CallError, validation_error
 
 MAX_FRAME_BYTES = 64 * 1024
-CLIENT_TYPES = ("call.ack", "rtc.signal", "ping")
+CLIENT_TYPES = ("call.ack", "rtc.signal", "ping", "presence.subscribe")
 
 
 def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
@@ -56,15 +56,19 @@ def device_id_from(query: dict[str, list[str]]) -> str:
     return chosen or f"srv-{secrets.token_hex(8)}"
 
 
-def wants_presence(query: dict[str, list[str]]) -> bool:
-    """``?presence=0`` opts a socket out of everyone's ``presence.changed``.
+def presence_users(message: dict[str, Any], limit: int) -> list[str]:
+    """The usernames of a ``presence.subscribe``: each once, in the order given, at most ``limit``.
 
-    Every presence change goes to every subscribed socket, so with N sockets N connects cost
-    N^2/2 frames; devices that show no people list (a phone waiting for calls, a bot) should
-    opt out. Anything but 0/false/no/off keeps the default, subscribed.
+    Usernames nobody has are kept (they cost an index entry, and the snapshot leaves them out):
+    telling them apart would tell a client which usernames exist.
     """
-    value = (query.get("presence") or ["1"])[0].strip().lower()
-    return value not in {"0", "false", "no", "off"}
+    users = message.get("users")
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise validation_error("users", "users must be a list of usernames (strings).")
+    unique = list(dict.fromkeys(users))
+    if len(unique) > limit:
+        raise validation_error("users", f"Subscribe to at most {limit} users at once.")
+    return unique
 
 
 def error(exc: CallError, request: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 - ``rules``: locking, the conditional move, recording, the invite and end rules;
 - ``transitions``: what users (and the admin) ask for: invite, accept, reject, quit...;
 - ``deadlines``: what happens when a deadline passes (the timer worker calls these);
-- ``devices``: what a user's devices coming and going does to their calls.
+- ``devices``: what a user's devices coming and going does to their calls and presence.
 
 Callers use the package (``services.accept(...)``); the modules are its own business.
 """
@@ -14,7 +14,7 @@ from .deadlines import (
     expire_many,
     expire_participant_offline,
 )
-from .devices import mark_user_offline, mark_user_online
+from .devices import expire_presence, mark_user_offline, mark_user_online
 from .rules import lock_users
 from .transitions import (
     InviteResult,
@@ -40,6 +40,7 @@ __all__ = [
     "expire_caller_offline",
     "expire_many",
     "expire_participant_offline",
+    "expire_presence",
     "force_end",
     "invite",
     "lock_users",

@@ -1,8 +1,8 @@
-"""Online and offline: what a user's devices coming and going does to their calls.
+"""Online and offline: what a user's devices coming and going does to their calls and presence.
 
-The device lifecycle itself (sockets, presence rows, the heartbeat) is ``realtime/devices.py``;
-it calls these under the user's lock when the first device connects or the last one leaves.
-The countdowns they start end in ``deadlines.py``.
+The device lifecycle itself (sockets, connection rows, the heartbeat) is ``realtime/devices.py``;
+it calls these under the user's lock when a device connects or the last one leaves. The call
+countdowns they start end in ``deadlines.py``; the presence grace ends in ``expire_presence``.
 """
 
 from __future__ import annotations
@@ -14,26 +14,97 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from .. import presence
 from ..events import Outbox
-from ..models import LIVE_CALL_STATES, Call, CallState, Participant, ParticipantState
-from ..presence import user_is_online
+from ..models import (
+    LIVE_CALL_STATES,
+    Call,
+    CallState,
+    Participant,
+    ParticipantState,
+    UserPresence,
+)
+from ..presence import has_connected_device
+from .rules import lock_users
 
 
 def mark_user_offline(*, user: AbstractBaseUser, grace: float) -> None:
     """The user's last device went away: unless one comes back within ``grace`` seconds, a call
-    they ring out ends ``caller_offline`` and they leave the calls they talk in."""
+    they ring out ends ``caller_offline`` and they leave the calls they talk in; unless one
+    comes back within ``PRESENCE_GRACE`` seconds, they go offline for their subscribers.
+
+    Call under the user's lock (``lock_users``), in the transaction that removed the device.
+    """
     _mark_inviter_offline(user=user, grace=grace)
     _mark_participant_offline(user=user, grace=grace)
+    _start_presence_grace(user=user)
 
 
-def mark_user_online(*, user: AbstractBaseUser) -> None:
-    """A device of the user connected: both offline countdowns stop."""
+def mark_user_online(*, user: AbstractBaseUser) -> bool:
+    """A device of the user connected: every offline countdown stops. True if this brought the
+    user online for their subscribers (``presence.changed`` goes out after commit).
+
+    Call under the user's lock, in the transaction that recorded the device.
+    """
     Call.objects.filter(
         inviter=user, state__in=LIVE_CALL_STATES, inviter_offline_deadline__isnull=False
     ).update(inviter_offline_deadline=None)
     Participant.objects.filter(user=user, offline_deadline__isnull=False).update(
         offline_deadline=None
     )
+    mine = UserPresence.objects.filter(user_id=user.pk)
+    state = mine.values_list("online", "offline_deadline").first()
+    if state is None:
+        UserPresence.objects.create(user_id=user.pk, online=True)
+    elif not state[0]:
+        mine.update(online=True, offline_deadline=None)
+    else:
+        # Online already: the first device after a reload (within the grace), or another one.
+        # Subscribers were never told otherwise, so they hear nothing now either.
+        if state[1] is not None:
+            mine.update(offline_deadline=None)
+        return False
+    presence.publish_on_commit(user.get_username(), True)
+    return True
+
+
+def _start_presence_grace(*, user: AbstractBaseUser) -> None:
+    deadline = timezone.now() + timedelta(seconds=presence.grace_seconds())
+    # Only an online user has a grace to start; one already counting keeps the earlier deadline.
+    started = UserPresence.objects.filter(
+        user_id=user.pk, online=True, offline_deadline__isnull=True
+    ).update(offline_deadline=deadline)
+    if started:
+        presence.schedule_offline_on_commit(user.pk, deadline)
+
+
+def expire_presence(*, user_id: int) -> bool:
+    """The grace of a user with no device is over: offline. Idempotent: False if nothing to do.
+
+    Conditional on the deadline still being set and past (a device that came back cleared it),
+    and on no fresh connection, under the user's lock, so it never races a connect.
+    """
+    at = timezone.now()
+    # Checked before any transaction: on SQLite a transaction takes the write lock at once.
+    if not UserPresence.objects.filter(user_id=user_id, offline_deadline__lte=at).exists():
+        return False
+    with transaction.atomic():
+        lock_users([user_id])
+        row = (
+            UserPresence.objects.select_related("user")
+            .filter(user_id=user_id, online=True, offline_deadline__lte=at)
+            .first()
+        )
+        if row is None:
+            return False
+        if has_connected_device(user_id):
+            # Every connect clears the deadline, so this means a row written outside the
+            # lifecycle; whatever wrote it, a connected user is online: void the countdown.
+            UserPresence.objects.filter(user_id=user_id).update(offline_deadline=None)
+            return False
+        UserPresence.objects.filter(user_id=user_id).update(online=False, offline_deadline=None)
+        presence.publish_on_commit(row.user.get_username(), False)
+        return True
 
 
 def start_caller_offline_if_no_device(
@@ -46,7 +117,7 @@ def start_caller_offline_if_no_device(
     device lifecycle takes, so a last device dropping at this moment is seen either here or by
     its own mark_user_offline, never by neither.
     """
-    if call.is_ended or user_is_online(inviter.pk):
+    if call.is_ended or has_connected_device(inviter.pk):
         return
     deadline = now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
     Call.objects.filter(pk=call.pk).update(inviter_offline_deadline=deadline)

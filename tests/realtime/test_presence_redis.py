@@ -1,0 +1,90 @@
+"""Presence fan-out across server processes, on the real Redis channel layer.
+
+Two layer instances on one Redis stand for two server processes (each has its own client
+prefix, so its own channels), each with its own presence hub. One change costs one message per
+process however many sockets of that process watch the user, and reaches no one else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import Any
+
+import redis
+
+from callsite.channel_layers import CountingRedisChannelLayer
+from invitations.presence import PRESENCE_GROUP, changed_event
+from invitations.realtime.presence import PresenceHub
+
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+
+
+class Socket:
+    """Stands for a device consumer: what the hub hands it, in order."""
+
+    def __init__(self) -> None:
+        self.got: list[dict[str, Any]] = []
+
+    async def presence_changed(self, event: dict[str, Any]) -> None:
+        self.got.append(event)
+
+
+def layer(prefix: str) -> CountingRedisChannelLayer:
+    # As settings.py configures it for REDIS_URL (socket_timeout=None: receivers wait for long).
+    return CountingRedisChannelLayer(
+        hosts=[{"address": REDIS_URL, "socket_timeout": None}], prefix=prefix, expiry=60
+    )
+
+
+async def until(check: Any, timeout: float = 5) -> None:
+    end = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < end, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_one_message_per_process_reaches_every_watching_socket_and_no_other() -> None:
+    prefix = f"callsite-test-presence-{uuid.uuid4().hex[:8]}"
+    a_layer, b_layer = layer(prefix), layer(prefix)
+    a, b = PresenceHub(a_layer), PresenceHub(b_layer)
+    on_a = [Socket() for _ in range(5)]
+    on_b = [Socket() for _ in range(3)]
+    elsewhere = Socket()  # on B, watching someone else
+    try:
+        for s in on_a:
+            await a.watch(s, ["bob", "dave"])
+        for s in on_b:
+            await b.watch(s, ["bob"])
+        await b.watch(elsewhere, ["carol"])
+        assert a.channel != b.channel
+
+        # A service in any process publishes bob's change once.
+        await a_layer.group_send(PRESENCE_GROUP, changed_event("bob", True))
+
+        await until(lambda: all(s.got for s in on_a + on_b))
+        await asyncio.sleep(0.2)  # anything extra would arrive by now
+        for s in on_a + on_b:
+            assert s.got == [{"type": "presence.changed", "user": "bob", "online": True}]
+        assert elsewhere.got == []
+        assert (a.received, b.received) == (1, 1)
+        assert (a.delivered, b.delivered) == (5, 3)
+
+        # When a process' last watcher leaves, it leaves the group: nothing piles up for it.
+        for s in on_b + [elsewhere]:
+            await b.watch(s, [])
+        assert b.channel is None
+        await a_layer.group_send(PRESENCE_GROUP, changed_event("bob", False))
+        await until(lambda: all(len(s.got) == 2 for s in on_a))
+        assert b.received == 1
+        r = redis.Redis.from_url(REDIS_URL)
+        members = r.zrange(f"{prefix}:group:{PRESENCE_GROUP}", 0, -1)
+        assert members == [a.channel.encode()]
+    finally:
+        for hub, sockets in ((a, on_a), (b, on_b + [elsewhere])):
+            for s in sockets:
+                await hub.forget(s)
+        for lay in (a_layer, b_layer):
+            await lay.flush()
+            await lay.close_pools()
