@@ -51,6 +51,11 @@ def _too_big_code() -> int:
     return CLOSE_TOO_BIG_DAPHNE if reactor is not None and reactor.running else CLOSE_TOO_BIG
 
 
+# A read that needs no ordering: not on the process's one shared sync thread, where it would
+# queue behind every socket's connect and disconnect transaction (as auth.py's token read).
+_presence_snapshot = database_sync_to_async(selectors.presence_snapshot, thread_sensitive=False)
+
+
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     user: AbstractBaseUser
     device_id: str
@@ -137,7 +142,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         try:
             # Watched before the snapshot is read, so no change falls between the two.
             await hub_for(self.channel_layer).watch(self, users)
-            snapshot = await database_sync_to_async(selectors.presence_snapshot)(users)
+            snapshot = await _presence_snapshot(users)
             await self._send(snapshot)
         finally:
             held, self.presence_pending = self.presence_pending, None
