@@ -73,10 +73,7 @@ class CountingInMemoryChannelLayer(InMemoryChannelLayer):
                 expired += 1
             if expired:
                 record_drop("expired", expired, f"channel {channel}")
-                # Only a queue this sweep emptied goes: an empty queue may have a receiver
-                # waiting on it (every idle socket), and removing that one would make the next
-                # ``send`` create a new queue the receiver never sees, losing every message to
-                # the socket from then on. ``receive`` removes a queue it drained itself.
+                # Only a queue that held messages: an empty one may have a receiver waiting on it.
                 if queue.empty():
                     self.channels.pop(channel, None)
         cutoff = int(wall) - self.group_expiry
