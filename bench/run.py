@@ -70,19 +70,22 @@ def run_topology(topo: Topology, res: Results) -> None:
     log(f"== {topo.name}: resetting the database")
     reset_database(topo)
     flush_redis_prefix(topo)
-    # Users: [0, L) idle callees on server A (and the storm's sockets), [L, L+C) callers, then
-    # cross-process callees, then cycle pairs.
-    top = max(*plan.levels, plan.storm_sockets, plan.timer_sockets)
+    # Users: [0, L) idle callees on server A (the first of them own the timer calls), [L, L+C)
+    # callers, then cross-process callees, then cycle pairs, then each storm's sockets and callers.
+    top = max(*plan.levels, plan.timer_sockets)
     callers = list(range(top, top + plan.callers))
     pair_base = top + plan.callers + plan.cross_users
-    users = pair_base + 2 * plan.cycle_pairs
+    storm_base = pair_base + 2 * plan.cycle_pairs
+    storm_users = plan.storm_sockets + int(plan.storm_rate * plan.storm_secs)
+    users = storm_base + 2 * storm_users
     t0 = time.monotonic()
     info = djangotool(topo, "setup", "--users", str(users))
     log(f"   migrated, {users} users and tokens in {time.monotonic() - t0:.1f} s ({info})")
     if not topo.production:  # the storm of issue 9 is one `make run` process
-        for part in ("storm", "storm-nosub"):
+        for k, part in enumerate(("storm", "storm-nosub")):
             if part in plan.parts:
-                connect_storm(topo, res, callers, subscribed=part == "storm")
+                first = storm_base + k * storm_users
+                connect_storm(topo, res, first, subscribed=part == "storm")
     if plan.parts - {"timers", "storm", "storm-nosub"}:
         procs = ProcessGroup()
         try:
@@ -156,6 +159,7 @@ def main() -> None:
     limit = raise_fd_limit()
     machine = machine_description()
     log(f"plan {plan.mode}; file descriptors {limit}; {machine}")
+    load0 = os.getloadavg()
     TMP.mkdir(parents=True, exist_ok=True)
     os.environ.update({"PYTHONPATH": str(ROOT)})
     res = Results(plan)
@@ -164,6 +168,8 @@ def main() -> None:
     for name in plan.topologies:
         run_topology(embedded_topology() if name == "embedded" else production_topology(), res)
     secs = time.monotonic() - t0
+    # The machine is shared: its load says how far the figures are the server's own.
+    machine += f"; load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     tables = markdown(res, machine, started, secs)
     print()
     print(tables)

@@ -14,12 +14,14 @@ from stage import (
 )
 
 
-def connect_storm(topo: Topology, res: Results, callers: list[int], *, subscribed: bool) -> None:
+def connect_storm(topo: Topology, res: Results, first: int, *, subscribed: bool) -> None:
     """N sockets connect at once to a fresh server, and invitations start at once over REST.
 
-    A callee rings through ``call.invitation_received`` or, if its socket came later than the
-    invite, through ``session.ready``'s ``incoming``. Then the same N sockets on a fresh bare
-    relay, and messages at the same rate once they are connected.
+    Users [first, first + N) connect; the next ones call them, each once: a storm has users of
+    its own, so a call it leaves behind never makes a later scenario's user busy. A callee
+    rings through ``call.invitation_received`` or, if its socket came later than the invite,
+    through ``session.ready``'s ``incoming``. Then the same N sockets on a fresh bare relay, and
+    messages at the same rate once they are connected.
     """
     plan = res.plan
     n, scenario = plan.storm_sockets, "storm" if subscribed else "storm-nosub"
@@ -33,8 +35,8 @@ def connect_storm(topo: Topology, res: Results, callers: list[int], *, subscribe
         listener.send(
             "connect",
             template=ws_template(server),
-            first=0,
-            last=n,
+            first=first,
+            last=first + n,
             concurrency=n,
             watch=plan.watch if subscribed else 0,
             timeout=plan.storm_open_timeout,
@@ -42,8 +44,8 @@ def connect_storm(topo: Topology, res: Results, callers: list[int], *, subscribe
         sent = inviter.call(
             "invite",
             base=base,
-            callers=callers,
-            callees=list(range(n)),
+            callers=list(range(first + n, first + n + int(plan.storm_rate * plan.storm_secs))),
+            callees=list(range(first, first + n)),
             rate=plan.storm_rate,
             duration=plan.storm_secs,
             prefix=res.tag(scenario),
@@ -117,6 +119,8 @@ def relay_storm(
         targets=list(range(n)),
     )
     res.rows.remove(row)  # a storm row, not a rate row
-    row.update(connected=conn["connected"], connect_secs=conn["secs"])
+    row.update(
+        connected=conn["connected"], connect_failed=conn["failed"], connect_secs=conn["secs"]
+    )
     res.storms.append(row)
     listener.call("close_all", abort=True)
