@@ -20,7 +20,7 @@ class Plan:
     s1_levels: tuple[int, ...] = (300,)  # the levels at which scenario 1 runs its rates
     rates: tuple[int, ...] = (100, 200)  # the rates of issue 9's targets
     rate_secs: float = 1.0
-    callers: int = 400
+    callers: int = 800  # scenario 1 and 5 phases take the next ones in turn
     cross_users: int = 300  # scenario 5: callees connected to the other server
     baseline_users: int = 300  # idle sockets of the bare relay
     cycle_pairs: int = 16

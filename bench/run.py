@@ -95,13 +95,17 @@ def run_topology(topo: Topology, res: Results) -> None:
             relays = [start_relay(procs, topo, f"relay-{n}") for n in names]
             services = {"postgres": "postgres", "redis": "redis-server"} if topo.production else {}
             listener, inviter = Client(f"{topo.name}-listener"), Client(f"{topo.name}-inviter")
-            stage = Stage(topo, servers, worker, relays, listener, inviter, callers, services)
+            stage = Stage(
+                topo, servers, worker, relays, listener, inviter, callers, services, plan.rate_secs
+            )
             try:
+                # The relay first, while the servers are idle: after their sockets close, a
+                # server with presence broadcast stays busy for minutes (Redis and the CPU too).
+                if "relay" in plan.parts:
+                    relay_baseline(stage, res)
                 idle_and_invite(stage, res)
                 if "cross" in plan.parts and topo.production:
                     cross_process(stage, res, list(range(top + plan.callers, pair_base)))
-                if "relay" in plan.parts:
-                    relay_baseline(stage, res)
                 if "cycles" in plan.parts:
                     call_cycles(stage, res, pair_base)
             finally:

@@ -73,6 +73,16 @@ class Stage:
     inviter: Client
     callers: list[int]
     service_groups: dict[str, Any]
+    rate_secs: float = 1.0
+    caller_offset: int = 0
+
+    def next_callers(self, rate: int) -> list[int]:
+        """The callers of a rate phase: the next ones in turn, so a call an earlier phase could
+        not cancel in time (a slow server) does not make its caller busy here."""
+        need = rate * int(max(1, self.rate_secs))
+        start = self.caller_offset % len(self.callers)
+        self.caller_offset += need
+        return self.callers[start:] + self.callers[:start]
 
     @property
     def base_a(self) -> str:
