@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests import ws_support
-from tests.ws_support import (
+from tests.realtime.support import (
     Device,
     Devices,
     accept,
@@ -16,7 +15,6 @@ from tests.ws_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 async def drain(*devs: Device) -> None:
