@@ -25,9 +25,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
-from .. import selectors, services, validation
+from .. import selectors, services
 from ..errors import CallError
 from ..events import user_group
 from ..presence import subscribe_limit
@@ -57,7 +57,7 @@ _presence_snapshot = database_sync_to_async(selectors.presence_snapshot, thread_
 
 
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
-    user: AbstractBaseUser
+    user: User
     device_id: str
     registered = False
     # presence.changed held back while this socket's presence.snapshot is being read (None: none
@@ -131,7 +131,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(protocol.error(failure, message))
 
     async def _ack(self, message: dict[str, Any]) -> None:
-        call_id = validation.call_id(message.get("call_id"), required=True)
+        call_id = protocol.ack_call_id(message)
         await database_sync_to_async(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
@@ -150,15 +150,9 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(event)
 
     async def _relay(self, message: dict[str, Any]) -> None:
-        data = message.get("data")
-        if not isinstance(data, dict):
-            raise CallError(
-                "validation_error",
-                "data must be a JSON object.",
-                {"data": ["Must be an object (description or candidate)."]},
-            )
+        signal = protocol.signal(message)
         target = await database_sync_to_async(relay.resolve)(
-            sender=self.user, call_id=message.get("call_id"), to=message.get("to")
+            sender=self.user, call_id=signal.call_id, to=signal.to
         )
         # Awaited one by one from this single consumer: signals leave in the order they came,
         # and the layer keeps per-channel order, so the peer sees them in the same order.
@@ -171,7 +165,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
                     call_id=target.call_id,
                     sender=self.user.get_username(),
                     sender_device=self.device_id,
-                    data=data,
+                    data=signal.data,
                 ),
             },
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,7 +28,7 @@ from ..presence import has_connected_device
 from .rules import lock_users
 
 
-def mark_user_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def mark_user_offline(*, user: User, grace: float) -> None:
     """The user's last device went away: unless one comes back within ``grace`` seconds, a call
     they ring out ends ``caller_offline`` and they leave the calls they talk in; unless one
     comes back within ``PRESENCE_GRACE`` seconds, they go offline for their subscribers.
@@ -40,7 +40,7 @@ def mark_user_offline(*, user: AbstractBaseUser, grace: float) -> None:
     _start_presence_grace(user=user)
 
 
-def mark_user_online(*, user: AbstractBaseUser) -> bool:
+def mark_user_online(*, user: User) -> bool:
     """A device of the user connected: every offline countdown stops. True if this brought the
     user online for their subscribers (``presence.changed`` goes out after commit).
 
@@ -68,7 +68,7 @@ def mark_user_online(*, user: AbstractBaseUser) -> bool:
     return True
 
 
-def _start_presence_grace(*, user: AbstractBaseUser) -> None:
+def _start_presence_grace(*, user: User) -> None:
     deadline = timezone.now() + timedelta(seconds=presence.grace_seconds())
     # Only an online user has a grace to start; one already counting keeps the earlier deadline.
     started = UserPresence.objects.filter(
@@ -108,7 +108,7 @@ def expire_presence(*, user_id: int) -> bool:
 
 
 def start_caller_offline_if_no_device(
-    call: Call, inviter: AbstractBaseUser, now: datetime, box: Outbox
+    call: Call, inviter: User, now: datetime, box: Outbox
 ) -> None:
     """A call started with no device of the inviter connected (a REST-only caller) rings out
     with the same grace as one whose caller dropped: counted from the call's creation.
@@ -125,7 +125,7 @@ def start_caller_offline_if_no_device(
     box.schedule_caller_offline(deadline)
 
 
-def _mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_inviter_offline(*, user: User, grace: float) -> None:
     """Calls the user rings out end unless they return in time."""
     now = timezone.now()
     with transaction.atomic():
@@ -144,7 +144,7 @@ def _mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
             box.send_on_commit()
 
 
-def _mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_participant_offline(*, user: User, grace: float) -> None:
     """They leave the calls they talk in unless they return.
 
     A reload or a network change reconnects within seconds and keeps the call; a closed tab or

@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from tests import ws_support
-from tests.ws_support import Devices, invite
+from tests.realtime.support import Devices, invite
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 async def test_a_socket_idle_past_the_layer_sweep_still_rings(

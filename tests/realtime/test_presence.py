@@ -20,11 +20,9 @@ from invitations.models import Call, DeviceConnection, UserPresence
 from invitations.presence import PRESENCE_GROUP
 from invitations.realtime.devices import sweep
 from invitations.realtime.presence import hub_for
-from tests import ws_support
-from tests.ws_support import Device, Devices, invite, timer_worker
+from tests.realtime.support import Device, Devices, invite, timer_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 GRACE = 1.0  # PRESENCE_GRACE in the specs that wait for it
 
