@@ -83,7 +83,10 @@ class PresenceHub:
         async with self.lock:
             if self.channel is not None:
                 return
-            channel = await self.layer.new_channel("presence")
+            # The layer's default prefix, as the sockets' own channels: channels-redis reads
+            # every process-local channel of one prefix with one receive loop, and a second
+            # prefix would wait behind the sockets' loop for a lock it seldom gets.
+            channel = await self.layer.new_channel()
             await self.layer.group_add(PRESENCE_GROUP, channel)
             self.channel = channel
             self.tasks = [

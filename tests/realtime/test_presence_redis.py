@@ -52,6 +52,7 @@ async def test_one_message_per_process_reaches_every_watching_socket_and_no_othe
     on_a = [Socket() for _ in range(5)]
     on_b = [Socket() for _ in range(3)]
     elsewhere = Socket()  # on B, watching someone else
+    sockets_waiting: list[asyncio.Future[Any]] = []
     try:
         for s in on_a:
             await a.watch(s, ["bob", "dave"])
@@ -59,6 +60,9 @@ async def test_one_message_per_process_reaches_every_watching_socket_and_no_othe
             await b.watch(s, ["bob"])
         await b.watch(elsewhere, ["carol"])
         assert a.channel != b.channel
+        # Each process' sockets wait on their own channels meanwhile, as in a real server.
+        for lay in (a_layer, b_layer):
+            sockets_waiting.append(asyncio.ensure_future(lay.receive(await lay.new_channel())))
 
         # A service in any process publishes bob's change once.
         await a_layer.group_send(PRESENCE_GROUP, changed_event("bob", True))
@@ -82,6 +86,8 @@ async def test_one_message_per_process_reaches_every_watching_socket_and_no_othe
         members = r.zrange(f"{prefix}:group:{PRESENCE_GROUP}", 0, -1)
         assert members == [a.channel.encode()]
     finally:
+        for waiting in sockets_waiting:
+            waiting.cancel()
         for hub, sockets in ((a, on_a), (b, on_b + [elsewhere])):
             for s in sockets:
                 await hub.forget(s)
