@@ -38,21 +38,36 @@ for i in range({pairs}):
 print(json.dumps(out))
 """
     res = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], capture_output=True, text=True,
-        check=True, env=os.environ,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ,
     )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-async def worker(c: httpx.AsyncClient, a: str, b: str, stop: float, lat: list[float],
-                 codes: collections.Counter, cycles: list[int], timeout: float) -> None:
+async def worker(
+    c: httpx.AsyncClient,
+    a: str,
+    b: str,
+    stop: float,
+    lat: list[float],
+    codes: collections.Counter,
+    cycles: list[int],
+    timeout: float,
+) -> None:
     ha = {"Authorization": f"Token {a}"}
     b_name = b
     while time.monotonic() < stop:
         t = time.monotonic()
         try:
-            r = await c.post("/api/calls/", json={"invitees": [b_name], "timeout": 60}, headers=ha,
-                             timeout=timeout)
+            r = await c.post(
+                "/api/calls/",
+                json={"invitees": [b_name], "timeout": 60},
+                headers=ha,
+                timeout=timeout,
+            )
         except httpx.HTTPError as e:
             codes[type(e).__name__] += 1
             continue
@@ -93,16 +108,28 @@ async def main() -> None:
     async with httpx.AsyncClient(base_url=args.url, limits=limits) as c:
         stop = time.monotonic() + args.seconds
         t0 = time.monotonic()
-        await asyncio.gather(*(worker(c, tokens[f"wl_a{i}"], f"wl_b{i}", stop, lat,
-                                      codes, cycles, args.timeout) for i in range(args.pairs)))
+        await asyncio.gather(
+            *(
+                worker(c, tokens[f"wl_a{i}"], f"wl_b{i}", stop, lat, codes, cycles, args.timeout)
+                for i in range(args.pairs)
+            )
+        )
         took = time.monotonic() - t0
     cpu = (sum(proc.cpu_times()[:2]) - cpu0) if proc else 0.0
     lat.sort()
     p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: 0)
-    print(json.dumps({"cycles_per_s": round(cycles[0] / took, 1), "requests": len(lat),
-                      "median_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
-                      "p99_ms": round(p(0.99), 1), "codes": dict(codes),
-                      "server_cpu_ms_per_cycle": round(cpu * 1000 / max(1, cycles[0]), 1)}))
+    print(
+        json.dumps(
+            {
+                "cycles_per_s": round(cycles[0] / took, 1),
+                "requests": len(lat),
+                "median_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
+                "p99_ms": round(p(0.99), 1),
+                "codes": dict(codes),
+                "server_cpu_ms_per_cycle": round(cpu * 1000 / max(1, cycles[0]), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -31,6 +30,7 @@ from ..events import user_group
 from . import protocol, relay
 from .devices import LOCAL, PRESENCE_GROUP
 from .dispatch import DirectDispatch
+from .executor import db_call
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.registered = True
         await LOCAL.add(self)
         await self._send(
-            await database_sync_to_async(protocol.session_ready)(self.user, self.device_id)
+            await db_call(protocol.session_ready)(self.user, self.device_id)
         )
 
     async def refresh_groups(self) -> None:
@@ -123,7 +123,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def _ack(self, message: dict[str, Any]) -> None:
         call_id = validation.call_id(message.get("call_id"), required=True)
-        await database_sync_to_async(services.acknowledge)(
+        await db_call(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
 
@@ -135,7 +135,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 "data must be a JSON object.",
                 {"data": ["Must be an object (description or candidate)."]},
             )
-        target = await database_sync_to_async(relay.resolve)(
+        target = await db_call(relay.resolve)(
             sender=self.user, call_id=message.get("call_id"), to=message.get("to")
         )
         # Awaited one by one from this single consumer: signals leave in the order they came,
