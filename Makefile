@@ -44,6 +44,7 @@ run: demo
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(VENV)/.dev browser-deps services lint test-js
 	$(MAKE) --no-print-directory test-sqlite
@@ -68,4 +69,4 @@ bench-full: $(VENV)/.dev services
 	$(BIN)/python bench/run.py --full
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -34,7 +34,8 @@ from .executor import db_call
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin1")
     return None
@@ -47,7 +48,8 @@ def _token_from(scope: dict[str, Any]) -> str | None:
         if scheme.lower() in {"token", "bearer"} and key.strip():
             return key.strip()
         return ""  # an Authorization header we cannot use: the client meant to authenticate
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    raw_query: bytes = scope.get("query_string", b"")
+    query = parse_qs(raw_query.decode("latin1"))
     if "token" in query:
         return query["token"][0].strip()
     return None
