@@ -107,6 +107,13 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 
+# The threads of one process that hold a database connection at the same time: the HTTP
+# requests BoundedHTTP lets in (callsite/asgi.py), the WebSocket consumers' database executor
+# (invitations/realtime/executor.py) and the timer worker's concurrent expiries (timers.py).
+HTTP_CONCURRENCY = int(os.environ.get("CALLSITE_HTTP_CONCURRENCY", "8"))
+WS_DB_THREADS = int(os.environ.get("CALLSITE_WS_DB_THREADS", "4"))
+TIMER_CONCURRENCY = int(os.environ.get("CALLSITE_TIMER_CONCURRENCY", "4"))
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     # CONN_MAX_AGE 0: under ASGI each request runs in a thread of its own (ThreadSensitiveContext),
@@ -114,6 +121,17 @@ if DATABASE_URL:
     # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     DATABASES["default"].setdefault("TEST", {})
+    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("CALLSITE_DB_POOL", True):
+        # So connections are reused anyway: a thread's "close" hands its connection back to
+        # psycopg's pool (Django 5.1+) instead of ending it, and the next request's thread takes
+        # it, skipping PostgreSQL's fork and authentication. Sized to every thread that may hold
+        # one at once (above), plus two for management work (startup, the presence sweep), so a
+        # thread never waits for a connection; the timeout only bounds a wait if that is wrong.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": HTTP_CONCURRENCY + WS_DB_THREADS + TIMER_CONCURRENCY + 2,
+            "timeout": float(os.environ.get("CALLSITE_DB_POOL_TIMEOUT", "10")),
+        }
     if os.environ.get("TEST_DATABASE_NAME"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
 else:
@@ -270,7 +288,12 @@ CALLSITE: dict[str, Any] = {
     "EMBEDDED_TIMERS": env_bool("CALLSITE_EMBEDDED_TIMERS", not REDIS_URL),
     # HTTP requests one process runs at once (each in a thread of its own, with its own database
     # connection); the rest wait their turn on the event loop. See callsite/asgi.py.
-    "HTTP_CONCURRENCY": int(os.environ.get("CALLSITE_HTTP_CONCURRENCY", "8")),
+    "HTTP_CONCURRENCY": HTTP_CONCURRENCY,
+    # Threads that run the WebSocket consumers' database calls (invitations/realtime/).
+    "WS_DB_THREADS": WS_DB_THREADS,
+    # Expiries the timer worker runs at once; unset: TIMER_CONCURRENCY on PostgreSQL, one on
+    # SQLite (a single writer). See invitations/timers.py.
+    "TIMER_CONCURRENCY": int(os.environ.get("CALLSITE_TIMER_CONCURRENCY", "0")) or None,
 }
 
 TIMER_CHANNEL = "call-timers"

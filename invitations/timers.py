@@ -166,7 +166,7 @@ def _concurrency() -> int:
     configured = settings.CALLSITE.get("TIMER_CONCURRENCY")
     if configured:
         return max(1, int(configured))
-    return 1 if connection.vendor == "sqlite" else 4
+    return 1 if connection.vendor == "sqlite" else settings.TIMER_CONCURRENCY
 
 
 def _pending_deadlines() -> list[Entry]:

@@ -25,11 +25,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
+
+from .executor import db_call
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -54,10 +55,10 @@ def _token_from(scope: dict[str, Any]) -> str | None:
     return None
 
 
-# Not on the process's one shared sync thread (thread_sensitive=False): a read needs no
-# ordering, and there it queued behind every other socket's connect and disconnect
-# transactions, so in a reconnect storm handshakes waited past Daphne's 5 s connect timeout
-# and were dropped. Here it runs in the loop's default thread pool.
+# Not on the process's one shared sync thread: a read needs no ordering, and there it queued
+# behind every other socket's connect and disconnect transactions, so in a reconnect storm
+# handshakes waited past Daphne's 5 s connect timeout and were dropped. It runs on the
+# consumers' database threads (executor.py), bounded like every holder of a connection.
 def _user_for_token_sync(key: str) -> Any:
     from rest_framework.authtoken.models import Token
 
@@ -67,7 +68,7 @@ def _user_for_token_sync(key: str) -> Any:
     return token.user
 
 
-_user_for_token = database_sync_to_async(_user_for_token_sync, thread_sensitive=False)
+_user_for_token = db_call(_user_for_token_sync)
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:

@@ -23,7 +23,6 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
@@ -34,6 +33,7 @@ from ..presence import subscribe_limit
 from . import protocol, relay
 from .devices import LOCAL
 from .dispatch import DirectDispatch
+from .executor import db_call
 from .presence import hub_for
 
 logger = logging.getLogger(__name__)
@@ -51,9 +51,7 @@ def _too_big_code() -> int:
     return CLOSE_TOO_BIG_DAPHNE if reactor is not None and reactor.running else CLOSE_TOO_BIG
 
 
-# A read that needs no ordering: not on the process's one shared sync thread, where it would
-# queue behind every socket's connect and disconnect transaction (as auth.py's token read).
-_presence_snapshot = database_sync_to_async(selectors.presence_snapshot, thread_sensitive=False)
+_presence_snapshot = db_call(selectors.presence_snapshot)
 
 
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
@@ -88,7 +86,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.registered = True
         await LOCAL.add(self)
         await self._send(
-            await database_sync_to_async(protocol.session_ready)(self.user, self.device_id)
+            await db_call(protocol.session_ready)(self.user, self.device_id)
         )
 
     async def refresh_groups(self) -> None:
@@ -132,7 +130,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def _ack(self, message: dict[str, Any]) -> None:
         call_id = protocol.ack_call_id(message)
-        await database_sync_to_async(services.acknowledge)(
+        await db_call(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
 
@@ -151,7 +149,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def _relay(self, message: dict[str, Any]) -> None:
         signal = protocol.signal(message)
-        target = await database_sync_to_async(relay.resolve)(
+        target = await db_call(relay.resolve)(
             sender=self.user, call_id=signal.call_id, to=signal.to
         )
         # Awaited one by one from this single consumer: signals leave in the order they came,

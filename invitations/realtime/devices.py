@@ -35,7 +35,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,6 +44,7 @@ from django.utils import timezone
 
 from .. import presence, services
 from ..models import DeviceConnection
+from .executor import db_call
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class _Local:
     async def add(self, device: Device) -> bool:
         self.devices[device.channel_name] = device
         self._ensure_task()
-        first: bool = await database_sync_to_async(device_connected)(
+        first: bool = await db_call(device_connected)(
             user=device.user, device_id=device.device_id, channel_name=device.channel_name
         )
         return first
@@ -201,7 +201,7 @@ class _Local:
             # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
             self.task.cancel()
             self.task = None
-        last: bool = await database_sync_to_async(device_disconnected)(
+        last: bool = await db_call(device_disconnected)(
             user=device.user, channel_name=device.channel_name
         )
         return last
@@ -210,7 +210,7 @@ class _Local:
         while True:
             await asyncio.sleep(presence.heartbeat_seconds())
             try:
-                await database_sync_to_async(heartbeat)(list(self.devices.values()))
+                await db_call(heartbeat)(list(self.devices.values()))
             except Exception:  # a database hiccup must not stop future heartbeats
                 logger.exception("presence heartbeat failed")
             if time.monotonic() - self.last_group_refresh >= group_refresh_seconds():

@@ -235,21 +235,29 @@ def end_if_over(
         return
     if rows is None:
         rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
+    reason = end_reason_for(call, rows, cancelling=cancelling)
+    if reason is not None:
+        end_call(call, reason, operator=operator, extended_data=extended_data, now=now, box=box)
+
+
+def end_reason_for(
+    call: Call, rows: list[tuple[str, str]], *, cancelling: bool = False
+) -> str | None:
+    """API.md's end rules for a live call whose (role, state) pairs are ``rows``: the reason
+    it ends with now, or None if it goes on. See ``end_if_over`` for ``cancelling``."""
     # Every ringing participant counts, the inviter too: once they quit an ongoing call,
     # another participant may invite them back.
     pending = sum(1 for _, s in rows if s in RINGING_STATES)
     accepted = sum(1 for _, s in rows if s == ParticipantState.ACCEPTED)
-    reason = None
     if call.state == CallState.RINGING:
         if pending == 0:
             all_cancelled = all(
                 s == ParticipantState.CANCELLED for r, s in rows if r == Role.INVITEE
             )
-            reason = EndReason.CANCELLED if cancelling or all_cancelled else EndReason.UNANSWERED
+            return EndReason.CANCELLED if cancelling or all_cancelled else EndReason.UNANSWERED
     elif accepted == 0 or (accepted < 2 and pending == 0):
-        reason = EndReason.ALL_LEFT
-    if reason is not None:
-        end_call(call, reason, operator=operator, extended_data=extended_data, now=now, box=box)
+        return EndReason.ALL_LEFT
+    return None
 
 
 def after_quit(
