@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, /ws/ through Channels, and the timer channel."""
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -19,6 +20,11 @@ from django.conf import settings  # noqa: E402
 from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
+# API.md's error envelope for a request the process had no room for (503 + Retry-After).
+OVERLOADED_BODY = json.dumps(
+    {"error": {"code": "overloaded", "message": "The server is busy; retry in a moment."}}
+).encode()
+
 
 class BoundedHTTP:
     """Run at most ``limit`` Django requests of this process at once; the others wait here.
@@ -27,12 +33,15 @@ class BoundedHTTP:
     connection, so an unbounded burst means as many threads and connections: more than the
     database accepts, and threads fighting over the GIL with the event loop that delivers
     WebSocket frames (bench/README.md, "Notes moved from code comments"). Waiting on the event
-    loop costs nothing; a handful of request threads keeps the cores busy.
+    loop costs nothing; a handful of request threads keeps the cores busy. But a wait must end:
+    past ``max_wait`` seconds the request is answered 503 with Retry-After at once, so under
+    overload clients get a quick answer instead of a queue that only grows.
     """
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, max_wait: float = 5.0) -> None:
         self.app = app
         self.limit = max(1, limit)
+        self.max_wait = max_wait
         self._sem: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -43,13 +52,35 @@ class BoundedHTTP:
         loop = asyncio.get_running_loop()
         if self._sem is None or self._loop is not loop:  # one per event loop (tests run several)
             self._sem, self._loop = asyncio.Semaphore(self.limit), loop
-        async with self._sem:
+        sem = self._sem
+        try:
+            await asyncio.wait_for(sem.acquire(), timeout=self.max_wait)
+        except TimeoutError:
+            await _overloaded(send)
+            return
+        try:
             await self.app(scope, receive, send)
+        finally:
+            sem.release()
+
+
+async def _overloaded(send: Any) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"retry-after", b"1"),
+        (b"content-length", str(len(OVERLOADED_BODY)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": OVERLOADED_BODY})
 
 
 application = ProtocolTypeRouter(
     {
-        "http": BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
+        "http": BoundedHTTP(
+            django_asgi_app,
+            settings.CALLSITE["HTTP_CONCURRENCY"],
+            settings.CALLSITE["HTTP_QUEUE_WAIT"],
+        ),
         "websocket": websocket_application(),
         "channel": timer_application(),
     }

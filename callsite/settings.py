@@ -289,6 +289,8 @@ CALLSITE: dict[str, Any] = {
     # HTTP requests one process runs at once (each in a thread of its own, with its own database
     # connection); the rest wait their turn on the event loop. See callsite/asgi.py.
     "HTTP_CONCURRENCY": HTTP_CONCURRENCY,
+    # Seconds a request may wait for one of those places before it is answered 503 (overload).
+    "HTTP_QUEUE_WAIT": float(os.environ.get("CALLSITE_HTTP_QUEUE_WAIT", "5")),
     # Threads that run the WebSocket consumers' database calls (invitations/realtime/).
     "WS_DB_THREADS": WS_DB_THREADS,
     # Expiries the timer worker runs at once; unset: TIMER_CONCURRENCY on PostgreSQL, one on
