@@ -5,7 +5,8 @@ environment, with defaults that make `make run` work on a fresh machine:
 
 - ``CALLSITE_ENV``: ``embedded`` (default) or ``production``. Production refuses to start with
   ``DEBUG`` on or without its own ``SECRET_KEY``.
-- ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default is a SQLite file under ``var/``.
+- ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db`` or ``sqlite:////path/file.sqlite3``
+  (the same SQLite engine and options as ``SQLITE_PATH``); default is a SQLite file under ``var/``.
 - ``REDIS_URL``: e.g. ``redis://127.0.0.1:6379/0``; default is the in-memory channel layer.
 - ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS``.
 """
@@ -107,7 +108,32 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
+
+
+def sqlite_database(path: str) -> dict:
+    """The project's SQLite set-up, whichever way the file was named (SQLITE_PATH or a URL)."""
+    return {
+        # Django's SQLite backend plus an in-process queue for writers (see the module).
+        "ENGINE": "callsite.db.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # IMMEDIATE takes the write lock when a transaction starts, so two racing
+            # transactions serialise instead of failing to upgrade a read lock.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+            ),
+        },
+        "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+    }
+
+
+if DATABASE_URL.startswith("sqlite:"):
+    # dj_database_url would pick Django's stock backend: deferred transactions and no writer
+    # queue, so two racing answers to one call each failed with "database is locked" (issue 11).
+    DATABASES = {"default": sqlite_database(dj_database_url.parse(DATABASE_URL)["NAME"])}
+elif DATABASE_URL:
     # CONN_MAX_AGE 0: under ASGI each request runs in a thread of its own (ThreadSensitiveContext),
     # so a kept connection is never reused and stays open until its thread is collected; under
     # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
@@ -118,21 +144,7 @@ if DATABASE_URL:
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
-        "default": {
-            # Django's SQLite backend plus an in-process queue for writers (see the module).
-            "ENGINE": "callsite.db.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")),
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so two racing
-                # transactions serialise instead of failing to upgrade a read lock.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
-                ),
-            },
-            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
-        }
+        "default": sqlite_database(os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")))
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
