@@ -73,8 +73,10 @@ class CountingInMemoryChannelLayer(InMemoryChannelLayer):
                 expired += 1
             if expired:
                 record_drop("expired", expired, f"channel {channel}")
-            if queue.empty():
-                self.channels.pop(channel, None)
+                # Only a queue that held messages can go: an empty one may have a receiver
+                # waiting on it (the timer worker on call-timers), which a new queue would orphan.
+                if queue.empty():
+                    self.channels.pop(channel, None)
         cutoff = int(wall) - self.group_expiry
         for members in self.groups.values():
             for name, joined in list(members.items()):

@@ -86,3 +86,15 @@ async def test_redis_over_capacity_drops_are_counted_and_logged(caplog) -> None:
     finally:
         await layer.flush()
         await layer.close_pools()
+
+
+async def test_a_receiver_waiting_on_an_empty_channel_survives_the_expiry_sweep() -> None:
+    import asyncio
+
+    layer = CountingInMemoryChannelLayer()
+    layer.cleanup_interval = 0  # sweep at every group_send
+    waiting = asyncio.ensure_future(layer.receive("call-timers"))
+    await asyncio.sleep(0.01)  # the receiver waits on the (empty) queue
+    await layer.group_send("user.1", {"type": "call.event"})  # sweeps
+    await layer.send("call-timers", {"type": "timer.schedule"})
+    assert (await asyncio.wait_for(waiting, 1))["type"] == "timer.schedule"
