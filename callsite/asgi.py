@@ -12,6 +12,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from callsite.middleware import QUIET_PATHS  # noqa: E402
+from callsite.ws_observe import ObservedWebSocket  # noqa: E402
 from invitations.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
@@ -33,7 +35,9 @@ class BoundedHTTP:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":  # lifespan: nothing to bound
+        # Lifespan: nothing to bound. Probes and scrapes are async views with no request
+        # thread: queued behind slow requests, a busy process would look dead to its balancer.
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -46,7 +50,7 @@ class BoundedHTTP:
 application = ProtocolTypeRouter(
     {
         "http": BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
-        "websocket": websocket_application(),
+        "websocket": ObservedWebSocket(websocket_application()),
         "channel": timer_application(),
     }
 )

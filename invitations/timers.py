@@ -24,6 +24,8 @@ from channels.worker import Worker
 from django.conf import settings
 from django.db import close_old_connections
 
+from callsite import heartbeat
+
 from . import services
 from .dispatch import DirectDispatch
 
@@ -165,6 +167,7 @@ def _concurrency() -> int:
 
 def _pending_deadlines() -> list[Entry]:
     try:
+        heartbeat.beat()  # readiness of every server counts on a recent one (callsite/heartbeat)
         return services.pending_deadlines()
     finally:
         close_old_connections()

@@ -49,6 +49,10 @@ class Command(BaseCommand):
                 str(options["port"]),
                 "--websocket_timeout",
                 "-1",
+                # Daphne's own access log prints whole URLs, tokens in query strings included;
+                # callsite writes its own access lines (callsite/middleware.py, ws_observe.py).
+                "--verbosity",
+                "0",
                 "callsite.asgi:application",
             ]
         )
