@@ -29,8 +29,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
-        from daphne.cli import CommandLineInterface
-        from twisted.internet import reactor
+        # Daphne's own command line, with a graceful shutdown on SIGTERM (callsite/graceful.py).
+        from callsite.graceful import GracefulCommandLineInterface as CommandLineInterface
+        from twisted.internet import reactor  # isort:skip
 
         # Everything imported and set up so far lives as long as the process: move it out of
         # the collector's generations, so that the full collections a busy server triggers do
