@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from callsite import embedded_timers  # noqa: E402
 from callsite.middleware import QUIET_PATHS  # noqa: E402
 from callsite.ws_observe import ObservedWebSocket  # noqa: E402
 from invitations.routing import websocket_application  # noqa: E402
@@ -52,5 +53,9 @@ application = ProtocolTypeRouter(
         "http": BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
         "websocket": ObservedWebSocket(websocket_application()),
         "channel": timer_application(),
+        "lifespan": embedded_timers.Lifespan(),
     }
 )
+
+# The embedded default's timer worker, in this process, whichever server runs it.
+embedded_timers.start_with_daphne()

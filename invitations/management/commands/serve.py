@@ -6,7 +6,6 @@ In production run Daphne (or Uvicorn) on ``callsite.asgi:application`` and one o
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from typing import Any
 
@@ -31,17 +30,15 @@ class Command(BaseCommand):
         # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
         # Daphne's own command line, with a graceful shutdown on SIGTERM (callsite/graceful.py).
         from callsite.graceful import GracefulCommandLineInterface as CommandLineInterface
-        from twisted.internet import reactor  # isort:skip
 
         # Everything imported and set up so far lives as long as the process: move it out of
         # the collector's generations, so that the full collections a busy server triggers do
         # not walk tens of thousands of long-lived objects each time.
         gc.collect()
         gc.freeze()
-        if options["timers"] == "embedded":
-            from invitations.timers import run_embedded_worker
-
-            reactor.callWhenRunning(lambda: asyncio.ensure_future(run_embedded_worker()))
+        # callsite.asgi starts the embedded timer worker when the reactor runs (for plain
+        # `daphne` too); --timers decides whether it does for this process.
+        settings.CALLSITE["EMBEDDED_TIMERS"] = options["timers"] == "embedded"
         CommandLineInterface().run(
             [
                 "-b",
