@@ -6,13 +6,13 @@ may then wait for ever on the stopped event loop (``async_to_sync`` from the out
 interpreter never exits (issue 11). Here a signal starts a drain instead:
 
 1. stop listening: the balancer (nginx) sends new connections to the other processes;
-2. mark the process as draining (``draining()``): consumers leave devices and calls as they are
-   in the database, so the devices resume on another process through ``session.ready``;
+2. mark the process as draining (callsite/lifecycle.py): consumers leave devices and calls as
+   they are in the database, so the devices resume on another process through ``session.ready``;
 3. close every open WebSocket with 1012 (service restart): clients reconnect elsewhere;
 4. wait until every request in flight and every socket's application instance has finished,
    for at most ``DRAIN_SECONDS``;
-5. mark the process as stopped (``publishing_allowed()`` turns false: nothing is handed to a
-   loop that is about to stop), and stop the reactor.
+5. mark the process as stopped (``lifecycle.publishing_allowed()`` turns false: nothing is
+   handed to a loop that is about to stop), and stop the reactor.
 
 If anything still holds the process ``HARD_EXIT_SECONDS`` after the signal, a watchdog ends it,
 so a unit's ``TimeoutStopSec`` (deploy/systemd) never has to SIGKILL it. A second signal stops at
@@ -36,6 +36,8 @@ from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol  #
 from daphne.ws_protocol import WebSocketProtocol  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
 
+from callsite import lifecycle  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 8.0
@@ -43,23 +45,7 @@ HARD_EXIT_SECONDS = 9.5
 CLOSE_SERVICE_RESTART = 1012
 
 
-class _State:
-    draining = False
-    stopped = False
-
-
-_state = _State()
 _on_drain: list[Callable[[], Any]] = []
-
-
-def draining() -> bool:
-    """True once a shutdown started: leave devices and calls as they are in the database."""
-    return _state.draining
-
-
-def publishing_allowed() -> bool:
-    """False once the event loop is stopping: a publish would wait on it for ever."""
-    return not _state.stopped
 
 
 def on_drain(callback: Callable[[], Any]) -> None:
@@ -92,7 +78,7 @@ class GracefulServer(Server):
             self._stop()
             return
         self.drain_started = time.monotonic()
-        _state.draining = True
+        lifecycle.start_draining()
         _start_watchdog()
         for port in self.ports:
             port.stopListening()
@@ -146,7 +132,7 @@ class GracefulServer(Server):
         self._stop()
 
     def _stop(self) -> None:
-        _state.stopped = True
+        lifecycle.mark_stopped()
         if reactor.running:
             reactor.stop()
 
