@@ -32,6 +32,7 @@ from typing import Any
 # daphne.server installs Twisted's asyncio reactor: it must be imported before the reactor.
 from daphne.cli import CommandLineInterface  # isort:skip
 from daphne.server import Server  # isort:skip
+from autobahn.exception import Disconnected  # noqa: E402
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol  # noqa: E402
 from daphne.ws_protocol import WebSocketProtocol  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
@@ -59,6 +60,14 @@ class GracefulServer(Server):
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.drain_started: float | None = None
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        try:
+            await super().handle_reply(protocol, message)
+        except Disconnected:
+            # A frame for a socket this drain is closing: the device resyncs on reconnect.
+            if self.drain_started is None:
+                raise
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
