@@ -8,8 +8,11 @@ the hot paths that call these.
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.backends.signals import connection_created
@@ -33,6 +36,31 @@ TIMER_LATENESS = Histogram(
     "How long after its deadline a timer fired (expired an invitation or an offline call).",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
+
+# When the HTTP request being served started (time.perf_counter), set by the middleware.
+REQUEST_STARTED: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "callsite_request_started", default=None
+)
+
+# A participant state that ends an invitation, as call.user_state_changed reports it.
+OUTCOMES = frozenset({"accepted", "rejected", "cancelled", "timeout"})
+
+
+def count_outcomes(events: Iterable[dict[str, Any]]) -> None:
+    """Count the invitations these published events end (one event per participant move)."""
+    for event in events:
+        state = event.get("state")
+        if event.get("type") == "call.user_state_changed" and state in OUTCOMES:
+            busy = state == "rejected" and event.get("reason") == "busy"
+            INVITATIONS.labels(outcome="busy" if busy else state).inc()
+
+
+def invitation_published() -> None:
+    """An invitation event reached the channel layer: time it from its request's start."""
+    started = REQUEST_STARTED.get()
+    if started is not None:  # a request's, not a timer's or a shell's
+        INVITE_TO_PUBLISH.observe(time.perf_counter() - started)
+
 
 # --- sockets and the channel layer -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from . import logs
-from .metrics import HTTP_DURATION, HTTP_REQUESTS
+from .metrics import HTTP_DURATION, HTTP_REQUESTS, REQUEST_STARTED
 
 access = logging.getLogger("callsite.access")
 
@@ -58,7 +58,7 @@ class RequestObservabilityMiddleware:
             self._finish(request, response, started)
             return response
         finally:
-            logs.reset(token)
+            self._end(token)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         started, token = self._start(request)
@@ -67,11 +67,20 @@ class RequestObservabilityMiddleware:
             self._finish(request, response, started)
             return response
         finally:
-            logs.reset(token)
+            self._end(token)
 
     def _start(self, request: HttpRequest) -> tuple[float, Any]:
         request.request_id = request_id_of(request)  # type: ignore[attr-defined]
-        return time.perf_counter(), logs.bind(request_id=request.request_id, request=request)
+        started = time.perf_counter()
+        # For the invite-to-publish latency (callsite/metrics.py).
+        timing = REQUEST_STARTED.set(started)
+        return started, (timing, logs.bind(request_id=request.request_id, request=request))
+
+    @staticmethod
+    def _end(tokens: Any) -> None:
+        timing, context = tokens
+        logs.reset(context)
+        REQUEST_STARTED.reset(timing)
 
     def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> None:
         elapsed = time.perf_counter() - started
