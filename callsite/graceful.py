@@ -22,9 +22,7 @@ once.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -88,7 +86,7 @@ class GracefulServer(Server):
             return
         self.drain_started = time.monotonic()
         lifecycle.start_draining()
-        _start_watchdog()
+        lifecycle.exit_after(HARD_EXIT_SECONDS)
         for port in self.ports:
             port.stopListening()
         sockets = 0
@@ -144,17 +142,6 @@ class GracefulServer(Server):
         lifecycle.mark_stopped()
         if reactor.running:
             reactor.stop()
-
-
-def _start_watchdog() -> None:
-    def watch() -> None:
-        time.sleep(HARD_EXIT_SECONDS)
-        logger.error("still running %.1f s after the signal: exiting now", HARD_EXIT_SECONDS)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        os._exit(0)
-
-    threading.Thread(target=watch, name="shutdown-watchdog", daemon=True).start()
 
 
 class GracefulCommandLineInterface(CommandLineInterface):

@@ -11,6 +11,13 @@ must behave differently then, without importing Daphne or Twisted:
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+
+logger = logging.getLogger(__name__)
+
 _draining = False
 _stopped = False
 
@@ -31,3 +38,20 @@ def start_draining() -> None:
 def mark_stopped() -> None:
     global _stopped
     _stopped = True
+
+
+def exit_after(seconds: float) -> None:
+    """End the process ``seconds`` from now if it has not exited by then (a shutdown's last word).
+
+    A thread stuck in a database call or waiting on a stopped loop would otherwise keep the
+    interpreter from exiting until the service manager's SIGKILL.
+    """
+
+    def watch() -> None:
+        time.sleep(seconds)
+        logger.error("still running %.1f s after the signal: exiting now", seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="shutdown-watchdog", daemon=True).start()

@@ -253,6 +253,72 @@ def test_after_load_both_servers_of_the_production_topology_exit_within_10_s(
             for name in ("A", "B"):
                 assert procs.procs[name].returncode == 0
                 assert "drained in" in procs.log(name), procs.log(name)[-2000:]
+            assert procs.procs["timers"].returncode == 0
+            assert "timer worker stopped" in procs.log("timers")
         finally:
             procs.stop_all()
             flush_redis_prefix(prefix)
+
+
+# --- the timer worker -------------------------------------------------------------------------
+
+
+def djangotool(env: dict[str, str], *args: str) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "djangotool.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sigterm_lets_the_timer_worker_finish_its_batch_and_the_next_one_goes_on(
+    tmp_path: Path,
+) -> None:
+    # Given 1,000 invitations all due now, and a timer worker expiring them in batches
+    env = base_env(CALLSITE_VAR_DIR=str(tmp_path), LOG_FORMAT="text", PYTHONPATH=".")
+    procs = Processes(env, tmp_path)
+    djangotool(env, "setup", "--users", "200")
+    djangotool(
+        env, "seed-timers", "--count", "1000", "--start", str(time.time() - 1), "--spread", "0",
+        "--users", "200", "--batch", "sd",
+    )
+    procs.start_manage("worker", "runworker", "call-timers")
+    end = time.monotonic() + 60
+    while djangotool(env, "timer-report", "--batch", "sd")["timeout_rows"] == 0:
+        assert time.monotonic() < end, procs.log("worker")
+        time.sleep(0.2)
+    # When it gets SIGTERM in the middle of them
+    started = time.monotonic()
+    procs.send_signal("worker", signal.SIGTERM)
+    code = procs.wait("worker", 15)
+    elapsed = time.monotonic() - started
+    log = procs.log("worker")
+    # Then it exits by itself, cleanly and soon, having said so
+    assert code == 0, log[-2000:]
+    assert elapsed < 10, log[-2000:]
+    assert "timer worker finishing its batch" in log and "timer worker stopped" in log, log
+    assert "exiting now" not in log
+    # And every invitation is expired exactly once, or still due for the next worker
+    report = djangotool(env, "timer-report", "--batch", "sd")
+    assert report["more_than_once"] == 0
+    assert report["calls_timed_out"] + report["still_ringing"] == 1000
+    procs.procs.pop("worker")
+    procs.start_manage("worker2", "runworker", "call-timers")
+    try:
+        end = time.monotonic() + 180
+        while (report := djangotool(env, "timer-report", "--batch", "sd"))["still_ringing"]:
+            assert time.monotonic() < end, procs.log("worker2")
+            time.sleep(0.5)
+        assert report["calls_timed_out"] == 1000 and report["more_than_once"] == 0
+    finally:
+        procs.stop_all()
