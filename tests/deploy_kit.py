@@ -163,11 +163,35 @@ def coturn_argv(work: Path, port: int, *, extra: list[str] | None = None) -> lis
     ]
 
 
+def free_turn_port() -> int:
+    """A port free for TCP and UDP, with the next one (TLS) free too: TURN listens on all."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port > 65000:
+            continue
+        try:
+            for p, kind in ((port, socket.SOCK_STREAM), (port, socket.SOCK_DGRAM),
+                            (port + 1, socket.SOCK_STREAM), (port + 1, socket.SOCK_DGRAM)):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free TURN port pair")
+
+
 CONFIG_ERRORS = ("Bad configuration format", "CONFIG ERROR", "CONFIGURATION ALERT", "ERROR:")
 
 
 async def turn_allocate(port: int, username: str, password: str) -> tuple[str, int]:
-    """A real TURN Allocate over UDP (aioice's client); raises if coturn refuses."""
+    """A real TURN Allocate over UDP (aioice's client); raises if coturn refuses.
+
+    aioice retransmits a lost request, so a busy machine is waited for up to 20 s.
+    """
     import asyncio
 
     from aioice.turn import create_turn_endpoint
@@ -180,7 +204,7 @@ async def turn_allocate(port: int, username: str, password: str) -> tuple[str, i
             password=password,
             lifetime=60,
         ),
-        10,
+        20,
     )
     try:
         return transport.get_extra_info("sockname")  # the relayed address coturn allocated

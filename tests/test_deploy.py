@@ -80,7 +80,7 @@ def start_coturn(procs: Processes, tmp_path: Path, port: int, extra: list[str]) 
 @needs_coturn
 def test_coturn_accepts_its_config_and_the_app_s_turn_credentials(tmp_path: Path) -> None:
     secret = "turn-rest-" + uuid.uuid4().hex
-    port = free_port()
+    port = kit.free_turn_port()
     procs = Processes(base_env(), tmp_path)
     try:
         startup = start_coturn(procs, tmp_path, port, [f"--static-auth-secret={secret}"])
@@ -89,7 +89,10 @@ def test_coturn_accepts_its_config_and_the_app_s_turn_credentials(tmp_path: Path
             assert problem not in startup, startup
         # Credentials as calls/ice.py makes them for a device get a relay...
         good = turn_credentials("alice", secret=secret, ttl=600)
-        relayed = asyncio.run(kit.turn_allocate(port, good["username"], good["credential"]))
+        try:
+            relayed = asyncio.run(kit.turn_allocate(port, good["username"], good["credential"]))
+        except TimeoutError:
+            raise AssertionError(f"coturn did not answer:\n{procs.log('coturn')[-3000:]}") from None
         assert relayed[0] == "127.0.0.1"
         # ...and those of another secret, or expired ones, do not.
         other = turn_credentials("alice", secret="not-" + secret, ttl=600)
@@ -180,7 +183,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             (tmp / "shell").mkdir()
             shell = Processes(envs["server1"], tmp / "shell")
             tokens = create_users(shell, ["alice", "bob", "carol", "dave"])
-            https, http, turn = free_port(), free_port(), free_port()
+            https, http, turn = free_port(), free_port(), kit.free_turn_port()
             topo = Topology(procs, https, http, turn, tokens)
             topo.metrics_token = variables["METRICS_TOKEN"]
             for name in ("server1", "server2"):
