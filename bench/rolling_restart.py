@@ -89,12 +89,12 @@ class Load:
                 )
                 try:
                     ws = await websockets.connect(url, open_timeout=5)
-                except (OSError, websockets.InvalidHandshake, TimeoutError):
-                    await asyncio.sleep(0.05)
-                    continue
+                except (OSError, websockets.WebSocketException, TimeoutError):
+                    continue  # refused or cut: that process is restarting; the next one
                 break
             else:
                 attempt += 1
+                await asyncio.sleep(0.1)  # every server refused: try the ring again shortly
                 continue
             try:
                 async for raw in ws:
@@ -103,10 +103,10 @@ class Load:
                     if kind == "session.ready":
                         self.stats.connected.add(user)
                         for call in event["incoming"]:
-                            await self.saw(user, call["id"])
+                            asyncio.ensure_future(self.saw(user, call["id"]))
                     elif kind == "call.invitation_received":
-                        await self.saw(user, event["call_id"])
-            except websockets.ConnectionClosed:
+                        asyncio.ensure_future(self.saw(user, event["call_id"]))
+            except (websockets.WebSocketException, OSError):
                 pass
             finally:
                 self.stats.connected.discard(user)
@@ -158,8 +158,11 @@ class Load:
 
     async def invite(self, inviter: int, invitee: int) -> None:
         body = {"invitees": [username_for(invitee)], "timeout": 10}
-        response = await self.request("post", "/api/calls/", inviter, body, ok=(201,))
+        response = await self.request("post", "/api/calls/", inviter, body, ok=(201, 409))
         if response is None:
+            return
+        if response.status_code == 409:  # the pair's previous call has not ended yet
+            self.stats.busy += 1
             return
         call = response.json()["call"]
         state = next(p["state"] for p in call["participants"] if p["user"] != call["inviter"])

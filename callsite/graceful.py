@@ -21,6 +21,7 @@ once.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import signal
 import time
@@ -73,7 +74,10 @@ class GracefulServer(Server):
 
     def run(self) -> None:
         def on_signal(signum: int, frame: Any) -> None:
-            reactor.callFromThread(self.begin_shutdown, signal.Signals(signum).name)
+            # In a context of its own: the signal interrupts whatever runs, maybe a socket's
+            # handler, whose log context (request id, device) the drain must not inherit.
+            name = signal.Signals(signum).name
+            reactor.callFromThread(contextvars.Context().run, self.begin_shutdown, name)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
@@ -125,6 +129,18 @@ class GracefulServer(Server):
             and not instance.done()
         )
 
+    def _describe_busy(self, limit: int) -> list[str]:
+        """Where the first few unfinished application instances wait (for the log)."""
+        out = []
+        for protocol, details in list(self.connections.items()):
+            instance = details.get("application_instance")
+            if instance is None or instance.done():
+                continue
+            out.append(f"{type(protocol).__name__} waiting in {_awaiting(instance)}")
+            if len(out) >= limit:
+                break
+        return out
+
     def _wait_until_drained(self) -> None:
         assert self.drain_started is not None
         busy = self._busy()
@@ -133,7 +149,12 @@ class GracefulServer(Server):
             reactor.callLater(0.05, self._wait_until_drained)
             return
         if busy:
-            logger.warning("drain: %d requests or sockets still busy after %.1f s", busy, elapsed)
+            logger.warning(
+                "drain: %d requests or sockets still busy after %.1f s: %s",
+                busy,
+                elapsed,
+                "; ".join(self._describe_busy(3)),
+            )
         else:
             logger.warning("drained in %.2f s", elapsed)
         self._stop()
@@ -142,6 +163,22 @@ class GracefulServer(Server):
         lifecycle.mark_stopped()
         if reactor.running:
             reactor.stop()
+
+
+def _awaiting(task: Any) -> str:
+    """The innermost few coroutines a task waits in (get_stack shows only the outermost)."""
+    names = []
+    coro = task.get_coro()
+    for _ in range(30):
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            names.append(type(coro).__name__)
+            break
+        names.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if coro is None:
+            break
+    return " > ".join(names[-4:])
 
 
 class GracefulCommandLineInterface(CommandLineInterface):
