@@ -9,7 +9,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint services browser-deps deploy-deps migrate demo bench bench-full clean
+.PHONY: run test test-sqlite test-postgres test-js lint services browser-deps deploy-deps migrate demo bench bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +52,15 @@ run: demo
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
-test: $(VENV)/.dev browser-deps deploy-deps services lint
+test: $(VENV)/.dev browser-deps deploy-deps services lint test-js
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+# The browser app's pure modules, with Node's built-in runner (Node 20+; no npm packages).
+test-js:
+	node --test tests/js/*.test.mjs
 
 test-sqlite: $(VENV)/.dev
 	$(BIN)/pytest
@@ -72,4 +77,4 @@ bench-full: $(VENV)/.dev services
 	$(BIN)/python bench/run.py --full
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -51,7 +51,7 @@ from bench.common import (  # noqa: E402
     username_for,
     wait_port,
 )
-from bench.run import djangotool, flush_redis_prefix, reset_database  # noqa: E402
+from bench.stage import djangotool, flush_redis_prefix, reset_database  # noqa: E402
 
 
 @dataclass

@@ -15,7 +15,7 @@ from django.conf import settings  # noqa: E402
 from callsite import embedded_timers  # noqa: E402
 from callsite.middleware import QUIET_PATHS  # noqa: E402
 from callsite.ws_observe import ObservedWebSocket  # noqa: E402
-from invitations.routing import websocket_application  # noqa: E402
+from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
 
@@ -23,10 +23,10 @@ class BoundedHTTP:
     """Run at most ``limit`` Django requests of this process at once; the others wait here.
 
     Django runs each request's sync view in a thread of its own with its own database
-    connection. Under a burst that meant hundreds of threads: PostgreSQL ran out of connections
-    ("too many clients", HTTP 500), and the threads fought over the GIL with the event loop
-    that delivers WebSocket frames, so an invitation reached a socket seconds late. Waiting on
-    the event loop costs nothing; on 2 cores a handful of request threads keeps them busy.
+    connection, so an unbounded burst means as many threads and connections: more than the
+    database accepts, and threads fighting over the GIL with the event loop that delivers
+    WebSocket frames (bench/README.md, "Notes moved from code comments"). Waiting on the event
+    loop costs nothing; a handful of request threads keeps the cores busy.
     """
 
     def __init__(self, app: Any, limit: int) -> None:

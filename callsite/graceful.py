@@ -34,11 +34,13 @@ from daphne.server import Server  # isort:skip
 from autobahn.exception import Disconnected  # noqa: E402
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol  # noqa: E402
 from daphne.ws_protocol import WebSocketProtocol  # noqa: E402
-from twisted.internet import reactor  # noqa: E402
+from twisted.internet import reactor as _reactor  # noqa: E402
 
 from callsite import lifecycle  # noqa: E402
 
 logger = logging.getLogger(__name__)
+# Twisted types the reactor module as its interfaces (unbound methods); this is the instance.
+reactor: Any = _reactor
 
 DRAIN_SECONDS = 8.0
 HARD_EXIT_SECONDS = 9.5

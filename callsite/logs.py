@@ -68,7 +68,7 @@ def _username(user: Any) -> str | None:
             return None
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return user.get_username()
+    return str(user.get_username())
 
 
 def context_fields() -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _from_allowed_network(request: HttpRequest) -> bool:
 
 
 def _has_token(request: HttpRequest) -> bool:
-    token = settings.METRICS["TOKEN"]
+    token = str(settings.METRICS["TOKEN"])
     if not token:
         return False
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")

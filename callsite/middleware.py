@@ -52,29 +52,29 @@ class RequestObservabilityMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        started, token = self._start(request)
+        started, request_id, token = self._start(request)
         try:
             response = self.get_response(request)
-            self._finish(request, response, started)
+            self._finish(request, response, started, request_id)
             return response
         finally:
             self._end(token)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        started, token = self._start(request)
+        started, request_id, token = self._start(request)
         try:
-            response = await self.get_response(request)
-            self._finish(request, response, started)
+            response: HttpResponse = await self.get_response(request)
+            self._finish(request, response, started, request_id)
             return response
         finally:
             self._end(token)
 
-    def _start(self, request: HttpRequest) -> tuple[float, Any]:
-        request.request_id = request_id_of(request)  # type: ignore[attr-defined]
+    def _start(self, request: HttpRequest) -> tuple[float, str, Any]:
+        request_id = request_id_of(request)
         started = time.perf_counter()
         # For the invite-to-publish latency (callsite/metrics.py).
         timing = REQUEST_STARTED.set(started)
-        return started, (timing, logs.bind(request_id=request.request_id, request=request))
+        return started, request_id, (timing, logs.bind(request_id=request_id, request=request))
 
     @staticmethod
     def _end(tokens: Any) -> None:
@@ -82,12 +82,14 @@ class RequestObservabilityMiddleware:
         logs.reset(context)
         REQUEST_STARTED.reset(timing)
 
-    def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> None:
+    def _finish(
+        self, request: HttpRequest, response: HttpResponse, started: float, request_id: str
+    ) -> None:
         elapsed = time.perf_counter() - started
         view = view_label(request)
         HTTP_REQUESTS.labels(view=view, method=request.method, status=response.status_code).inc()
         HTTP_DURATION.labels(view=view).observe(elapsed)
-        response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+        response["X-Request-ID"] = request_id
         level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
         if access.isEnabledFor(level):
             # The path alone: a query string may carry a token (?token= on /ws/ and pages).

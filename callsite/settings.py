@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -113,7 +114,7 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
 
-def sqlite_database(path: str) -> dict:
+def sqlite_database(path: str) -> dict[str, Any]:
     """The project's SQLite set-up, whichever way the file was named (SQLITE_PATH or a URL)."""
     return {
         # Django's SQLite backend plus an in-process queue for writers (see the module).
@@ -135,12 +136,14 @@ def sqlite_database(path: str) -> dict:
 if DATABASE_URL.startswith("sqlite:"):
     # dj_database_url would pick Django's stock backend: deferred transactions and no writer
     # queue, so two racing answers to one call each failed with "database is locked" (issue 11).
-    DATABASES = {"default": sqlite_database(dj_database_url.parse(DATABASE_URL)["NAME"])}
+    DATABASES: dict[str, dict[str, Any]] = {
+        "default": sqlite_database(str(dj_database_url.parse(DATABASE_URL)["NAME"]))
+    }
 elif DATABASE_URL:
     # CONN_MAX_AGE 0: under ASGI each request runs in a thread of its own (ThreadSensitiveContext),
     # so a kept connection is never reused and stays open until its thread is collected; under
     # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     DATABASES["default"].setdefault("TEST", {})
     if os.environ.get("DATABASE_POOLER", "").strip().lower() == "transaction":
         # PgBouncer in transaction mode hands each transaction any server connection: no
@@ -268,7 +271,8 @@ if REDIS_URL:
 
 # --- Call invitation limits (API.md "Limits") -----------------------------------------------
 
-CALLSITE = {
+# Typed as a whole: values are ints, floats and strings, read by key.
+CALLSITE: dict[str, Any] = {
     "MAX_INVITEES_PER_REQUEST": int(os.environ.get("CALLSITE_MAX_INVITEES", "9")),
     "MAX_ACTIVE_PARTICIPANTS": int(os.environ.get("CALLSITE_MAX_PARTICIPANTS", "10")),
     "MIN_TIMEOUT": 1,
@@ -325,7 +329,7 @@ LOGGING = {
     },
 }
 
-METRICS = {
+METRICS: dict[str, Any] = {
     # Who may read GET /metrics without a token: loopback by default (a scraper on the host).
     "ALLOWED_NETWORKS": env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"]),
     # With a token set, "Authorization: Bearer <token>" is let in from anywhere.
@@ -334,7 +338,7 @@ METRICS = {
 
 # --- WebRTC ICE servers ---------------------------------------------------------------------
 
-CALLSITE_ICE = {
+CALLSITE_ICE: dict[str, Any] = {
     # Comma-separated, e.g. "stun:stun.example.org:3478". Empty by default: on localhost and on
     # one LAN host candidates are enough, and this server must not depend on a third party.
     "STUN_URLS": env_list("STUN_URLS", []),

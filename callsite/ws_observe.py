@@ -43,7 +43,7 @@ class ObservedWebSocket:
         token = logs.bind(request_id=uuid.uuid4().hex, device_id=_device_id(scope))
 
         async def counted_receive() -> dict[str, Any]:
-            message = await receive()
+            message: dict[str, Any] = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
                 _IN.inc()

@@ -1,9 +1,10 @@
 """Publishing call events to devices and deadlines to the timer worker, after commit only.
 
-Services collect what to tell whom in an Outbox while their transaction runs; ``flush`` takes one
-snapshot of the call as it stands at the end of the transaction and hands everything to the
-channel layer in ``transaction.on_commit``. Delivery is at most once: clients heal through
-``session.ready`` and ``GET /api/calls/{id}/``, so nothing here retries.
+Services collect what to tell whom in an Outbox while their transaction runs; ``send_on_commit``
+takes one snapshot of the call as it stands at the end of the transaction (``snapshot`` returns
+it) and hands everything to the channel layer in ``transaction.on_commit``. Delivery is at most
+once: clients heal through ``session.ready`` and ``GET /api/calls/{id}/``, so nothing here
+retries.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from .models import Call, Participant, PState
+from .models import Call, Participant
 from .snapshots import call_snapshot
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,7 @@ def user_group(user_id: int) -> str:
 
 def event_recipients(participants: list[Participant]) -> list[int]:
     """Every participant of the call, except users rejected as busy: they never rang."""
-    return [
-        p.user_id for p in participants if not (p.state == PState.REJECTED and p.reason == "busy")
-    ]
+    return [p.user_id for p in participants if not p.is_rejected_as_busy]
 
 
 @dataclass
@@ -42,6 +41,8 @@ class Outbox:
     call: Call
     _events: list[tuple[list[int] | None, dict[str, Any]]] = field(default_factory=list)
     _timers: list[dict[str, Any]] = field(default_factory=list)
+    _snapshot: dict[str, Any] | None = None
+    _recipients: list[int] = field(default_factory=list)
 
     def to_user(self, user_id: int, type: str, **fields: Any) -> None:
         self._events.append(([user_id], {"type": type, **fields}))
@@ -79,20 +80,25 @@ class Outbox:
             }
         )
 
-    def flush(self) -> dict[str, Any]:
-        """Snapshot the call now (inside the transaction) and send everything after commit."""
-        participants = list(self.call.participants.select_related("user", "invited_by"))
-        snapshot = call_snapshot(self.call, participants)
-        everyone = event_recipients(participants)
+    def snapshot(self) -> dict[str, Any]:
+        """The call as it stands now, read once: call it at the end of the transaction."""
+        if self._snapshot is None:
+            participants = list(self.call.participants.select_related("user", "invited_by"))
+            self._snapshot = call_snapshot(self.call, participants)
+            self._recipients = event_recipients(participants)
+        return self._snapshot
+
+    def send_on_commit(self) -> None:
+        """Hand every event (carrying ``snapshot()``) and timer to the layer after commit."""
+        snapshot = self.snapshot()
         messages: list[tuple[str, dict[str, Any]]] = []
         for recipients, event in self._events:
             payload = {**event, "call_id": snapshot["id"], "call": snapshot}
-            for user_id in everyone if recipients is EVERYONE else recipients:
+            for user_id in self._recipients if recipients is EVERYONE else recipients:
                 messages.append((user_group(user_id), payload))
         timers = list(self._timers)
         if messages or timers:
             transaction.on_commit(lambda: send(messages, timers))
-        return snapshot
 
 
 def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ class Role(models.TextChoices):
     INVITEE = "invitee"
 
 
-class PState(models.TextChoices):
+class ParticipantState(models.TextChoices):
     INVITING = "inviting"
     RECEIVED = "received"
     ACCEPTED = "accepted"
@@ -42,12 +42,42 @@ class PState(models.TextChoices):
     QUIT = "quit"
 
 
-RINGING_STATES = (PState.INVITING, PState.RECEIVED)
+RINGING_STATES = (ParticipantState.INVITING, ParticipantState.RECEIVED)
 # A participation in one of these, in a call that has not ended, makes its user busy.
-ACTIVE_STATES = (PState.INVITING, PState.RECEIVED, PState.ACCEPTED)
+ACTIVE_STATES = (ParticipantState.INVITING, ParticipantState.RECEIVED, ParticipantState.ACCEPTED)
 # States from which a user may be invited again into the same call.
-REINVITABLE_STATES = (PState.REJECTED, PState.CANCELLED, PState.TIMEOUT, PState.QUIT)
+REINVITABLE_STATES = (
+    ParticipantState.REJECTED,
+    ParticipantState.CANCELLED,
+    ParticipantState.TIMEOUT,
+    ParticipantState.QUIT,
+)
 LIVE_CALL_STATES = (CallState.RINGING, CallState.ONGOING)
+# The reason the server writes when it rejects a busy invitee on their behalf (API.md, busy).
+BUSY_REASON = "busy"
+
+# "Rejected as busy" and "missed" are spelled once, here: as a filter for querysets and, beside
+# it, as a test for a participant already in memory. The two must say the same thing.
+REJECTED_AS_BUSY = models.Q(state=ParticipantState.REJECTED, reason=BUSY_REASON)
+# A call I missed: I was invited and it ended for me unanswered (API.md, ?missed=true): my
+# invitation timed out or was cancelled, or I was rejected as busy.
+MISSED_STATES = (ParticipantState.TIMEOUT, ParticipantState.CANCELLED)
+MISSED = models.Q(role=Role.INVITEE) & (models.Q(state__in=MISSED_STATES) | REJECTED_AS_BUSY)
+
+
+class ParticipantQuerySet(models.QuerySet["Participant"]):
+    def ringing(self) -> ParticipantQuerySet:
+        return self.filter(state__in=RINGING_STATES)
+
+    def active(self) -> ParticipantQuerySet:
+        """Ringing or talking: in a call that has not ended, this makes the user busy."""
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def rejected_as_busy(self) -> ParticipantQuerySet:
+        return self.filter(REJECTED_AS_BUSY)
+
+    def missed(self) -> ParticipantQuerySet:
+        return self.filter(MISSED)
 
 
 class Call(models.Model):
@@ -84,7 +114,7 @@ class Participant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
     )
     role = models.CharField(max_length=8, choices=Role.choices)
-    state = models.CharField(max_length=10, choices=PState.choices)
+    state = models.CharField(max_length=10, choices=ParticipantState.choices)
     reason = models.CharField(max_length=32, null=True, blank=True)
     extended_data = models.TextField(blank=True, default="")
     invited_by = models.ForeignKey(
@@ -106,6 +136,8 @@ class Participant(models.Model):
     joined_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ParticipantQuerySet.as_manager()
+
     class Meta:
         ordering = ["joined_at", "id"]
         constraints = [
@@ -124,6 +156,18 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.call_id}: {self.state}"
+
+    @property
+    def is_rejected_as_busy(self) -> bool:
+        """REJECTED_AS_BUSY, for a participant in memory: they never rang."""
+        return self.state == ParticipantState.REJECTED and self.reason == BUSY_REASON
+
+    @property
+    def is_missed(self) -> bool:
+        """MISSED, for a participant in memory."""
+        return self.role == Role.INVITEE and (
+            self.state in MISSED_STATES or self.is_rejected_as_busy
+        )
 
 
 class CallEvent(models.Model):

@@ -2,8 +2,8 @@
 
 Connections live in the database (``DeviceConnection``), so every server process, and the REST
 API of every process, sees the same answer; the process holding a socket refreshes its rows on a
-heartbeat (``invitations/ws_devices.py``), and rows not refreshed within ``PRESENCE_TTL`` seconds
-count as gone. This module only reads; the writes live with the WebSocket device lifecycle.
+heartbeat (``invitations/realtime/devices.py``), and rows not refreshed within ``PRESENCE_TTL``
+seconds count as gone. This module only reads; the writes live with the WebSocket device lifecycle.
 """
 
 from __future__ import annotations

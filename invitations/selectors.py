@@ -1,19 +1,27 @@
-"""Read-side queries: what a user may see of calls and people."""
+"""Read-side queries: what a user may see of calls and people, who is busy, what is due."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
 
 from .errors import CallError, validation_error
-from .models import LIVE_CALL_STATES, RINGING_STATES, Call, CallState, Participant, PState, Role
+from .models import (
+    LIVE_CALL_STATES,
+    RINGING_STATES,
+    Call,
+    CallState,
+    Participant,
+    ParticipantState,
+)
 from .presence import online_user_ids
 from .snapshots import call_snapshot, display_name
 
-User = get_user_model()
+UserModel = get_user_model()
 
 
 def _with_participants(qs: QuerySet[Call]) -> QuerySet[Call]:
@@ -26,22 +34,8 @@ def snapshots(calls: list[Call]) -> list[dict[str, Any]]:
     return [call_snapshot(c, list(c.participants.all())) for c in calls]
 
 
-# A call I missed: I was invited and it ended for me unanswered (API.md, ?missed=true).
-MISSED = Q(role=Role.INVITEE, state__in=[PState.TIMEOUT, PState.CANCELLED]) | Q(
-    role=Role.INVITEE, state=PState.REJECTED, reason="busy"
-)
-
-
-def is_missed(p: Participant) -> bool:
-    """MISSED, for a participant already in memory."""
-    return p.role == Role.INVITEE and (
-        p.state in (PState.TIMEOUT, PState.CANCELLED)
-        or (p.state == PState.REJECTED and p.reason == "busy")
-    )
-
-
 def calls_for_user(
-    user: AbstractBaseUser, *, state: str | None = None, missed: str | None = None
+    user: User, *, state: str | None = None, missed: str | None = None
 ) -> QuerySet[Call]:
     """The user's calls, newest first; ``missed=true``: calls they were invited to and missed."""
     qs = Call.objects.filter(participants__user=user)
@@ -53,25 +47,19 @@ def calls_for_user(
         flag = missed.strip().lower()
         if flag not in {"true", "false", "1", "0"}:
             raise validation_error("missed", "Must be true or false.")
-        mine = Participant.objects.filter(MISSED, user=user).values("call_id")
+        mine = Participant.objects.missed().filter(user=user).values("call_id")
         qs = qs.filter(pk__in=mine) if flag in {"true", "1"} else qs.exclude(pk__in=mine)
     return _with_participants(qs.order_by("-created_at", "-pk").distinct())
 
 
-def call_for_user(user: AbstractBaseUser, call_id: Any) -> Call:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(call_id))
-    except ValueError:
-        raise CallError("not_found", "No such call.") from None
-    call = _with_participants(Call.objects.filter(pk=pk, participants__user=user)).first()
+def call_for_user(user: User, call_id: UUID) -> Call:
+    call = _with_participants(Call.objects.filter(pk=call_id, participants__user=user)).first()
     if call is None:
         raise CallError("not_found", "No such call.")
     return call
 
 
-def incoming_calls(user: AbstractBaseUser) -> list[Call]:
+def incoming_calls(user: User) -> list[Call]:
     """Calls ringing for the user right now (what session.ready lists)."""
     return list(
         _with_participants(
@@ -84,19 +72,19 @@ def incoming_calls(user: AbstractBaseUser) -> list[Call]:
     )
 
 
-def current_call(user: AbstractBaseUser) -> Call | None:
+def current_call(user: User) -> Call | None:
     """The call the user talks in, if any (busy users are in at most one)."""
     return _with_participants(
         Call.objects.filter(
             participants__user=user,
-            participants__state=PState.ACCEPTED,
+            participants__state=ParticipantState.ACCEPTED,
             state__in=LIVE_CALL_STATES,
         ).order_by("-created_at")
     ).first()
 
 
-def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
-    qs = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
+def people(user: User, search: str | None = None) -> QuerySet:
+    qs = UserModel.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
     if search:
         # PostgreSQL cannot compare text with NUL in it; no username contains one anyway.
         term = search.replace("\x00", "").strip()[:150]
@@ -108,9 +96,45 @@ def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
     return qs
 
 
-def user_snapshots(users: list[AbstractBaseUser]) -> list[dict[str, Any]]:
+def user_snapshots(users: list[User]) -> list[dict[str, Any]]:
     online = online_user_ids([u.pk for u in users])
     return [
         {"username": u.get_username(), "display_name": display_name(u), "online": u.pk in online}
         for u in users
     ]
+
+
+def busy_user_ids(user_ids: list[int], *, exclude_call: Call | None = None) -> set[int]:
+    """Users who ring for, or talk in, a call that has not ended."""
+    qs = Participant.objects.active().filter(user_id__in=user_ids, call__state__in=LIVE_CALL_STATES)
+    if exclude_call is not None:
+        qs = qs.exclude(call=exclude_call)
+    return set(qs.values_list("user_id", flat=True))
+
+
+def pending_deadlines() -> list[tuple[float, str, Any]]:
+    """Every deadline the timer worker must watch: (unix time, kind, id)."""
+    rows: list[tuple[float, str, Any]] = [
+        (d.timestamp(), "invitation", pk)
+        for pk, d in Participant.objects.ringing()
+        .filter(deadline__isnull=False)
+        .values_list("pk", "deadline")
+        if d is not None
+    ]
+    rows += [
+        (d.timestamp(), "participant_offline", pk)
+        for pk, d in Participant.objects.filter(
+            state=ParticipantState.ACCEPTED,
+            offline_deadline__isnull=False,
+            call__state__in=LIVE_CALL_STATES,
+        ).values_list("pk", "offline_deadline")
+        if d is not None
+    ]
+    rows += [
+        (d.timestamp(), "caller_offline", str(pk))
+        for pk, d in Call.objects.filter(
+            state=CallState.RINGING, inviter_offline_deadline__isnull=False
+        ).values_list("pk", "inviter_offline_deadline")
+        if d is not None
+    ]
+    return rows

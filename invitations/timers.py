@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -26,8 +27,8 @@ from django.db import close_old_connections
 
 from callsite import heartbeat
 
-from . import services
-from .dispatch import DirectDispatch
+from . import selectors, services, validation
+from .realtime.dispatch import DirectDispatch
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ Entry = tuple[float, str, Any]  # (unix time, kind, id)
 
 _EXPIRERS = {
     "invitation": lambda id_: services.expire(participant_id=int(id_)),
-    "caller_offline": lambda id_: services.expire_caller_offline(call_id=id_),
+    "caller_offline": lambda id_: services.expire_caller_offline(call_id=validation.call_id(id_)),
     "participant_offline": lambda id_: services.expire_participant_offline(
         participant_id=int(id_)
     ),
@@ -53,7 +54,7 @@ def _fire(kind: str, id_: Any) -> bool:
 
 
 # Due invitations expire this many to a transaction (services.expire_many). Small enough that
-# one batch holds SQLite's single write lock, or the locks of its calls, for a few tens of ms.
+# one batch holds SQLite's single write lock, or the locks of its calls, only briefly.
 BATCH = 100
 
 
@@ -79,7 +80,9 @@ class Scheduler:
             settings.CALLSITE["TIMER_RESCAN_SECONDS"] if rescan_seconds is None else rescan_seconds
         )
         self.fired = 0
-        self.lateness: list[float] = []  # seconds past the deadline, for the benchmarks
+        # Called with the seconds past its deadline of every timer this scheduler won. Nothing in
+        # production listens; tests and benchmarks install their own counter here.
+        self.on_fired: Callable[[float], None] | None = None
 
     def add(self, at: float, kind: str, id_: Any) -> None:
         key = (kind, str(id_), at)
@@ -120,21 +123,24 @@ class Scheduler:
             except TimeoutError:
                 pass
 
+    def _won(self, late: float) -> None:
+        self.fired += 1
+        if self.on_fired is not None:
+            self.on_fired(late)
+
     async def _fire_all(self, due: list[Entry]) -> None:
         # An expire mostly waits on the database, so on PostgreSQL several run at once: one at a
-        # time, a burst of deadlines queued behind each other's round trips (timeouts ran over
-        # 1 s late at ~20 expiries/s on a loaded machine). SQLite takes one writer at a time,
-        # and there parallel firing would only add lock waits.
-        # Invitations go in batches, one transaction each: a burst of thousands of deadlines
-        # fired one transaction apiece ran seconds late (bench/README.md, timers).
+        # time, a burst of deadlines would queue behind each other's round trips. SQLite takes
+        # one writer at a time, and there parallel firing would only add lock waits.
+        # Invitations go in batches, one transaction each, so that a burst of deadlines does
+        # not pay one transaction apiece (bench/README.md, "Notes moved from code comments").
         limit = asyncio.Semaphore(_concurrency())
 
         async def fire_one(at: float, kind: str, id_: Any) -> None:
             async with limit:
                 fired = await sync_to_async(_fire, thread_sensitive=False)(kind, id_)
             if fired:  # counted here, on the event loop, so no two threads race on it
-                self.fired += 1
-                self.lateness.append(time.time() - at)
+                self._won(time.time() - at)
 
         async def fire_batch(batch: list[Entry]) -> None:
             # A re-invited participant may have an old and a new deadline due: the later counts.
@@ -145,8 +151,7 @@ class Scheduler:
                 fired = await sync_to_async(_fire_batch, thread_sensitive=False)(list(at_of))
             now = time.time()
             for pk in fired:
-                self.fired += 1
-                self.lateness.append(now - at_of[pk])
+                self._won(now - at_of[pk])
 
         invitations = [e for e in due if e[1] == "invitation"]
         others = [e for e in due if e[1] != "invitation"]
@@ -168,7 +173,7 @@ def _concurrency() -> int:
 def _pending_deadlines() -> list[Entry]:
     try:
         heartbeat.beat()  # readiness of every server counts on a recent one (callsite/heartbeat)
-        return services.pending_deadlines()
+        return selectors.pending_deadlines()
     finally:
         close_old_connections()
 

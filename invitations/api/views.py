@@ -1,18 +1,23 @@
-"""REST endpoints of API.md: parse, check access, call a service. No logic of their own."""
+"""REST endpoints of API.md: parse, check access, call a service. No logic of their own.
+
+Each view parses the raw body with ``validation`` (the checks the WebSocket edge shares) into a
+service's typed keyword arguments: the fields first, in a fixed order, then the call id.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from invitations import selectors, services, validation
@@ -28,10 +33,18 @@ def body(request: Request) -> dict[str, Any]:
     return validation.request_body(request.data)
 
 
+def signed_in(request: Request) -> User:
+    """The authenticated user (the default permission, IsAuthenticated, let only them in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise CallError("not_authenticated", "Authentication credentials were not provided.")
+    return user
+
+
 class TokenView(APIView):
     permission_classes = [AllowAny]
 
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         return [TokenThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
@@ -65,14 +78,14 @@ class TokenView(APIView):
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def get_permissions(self):  # type: ignore[no-untyped-def]
+    def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()]
 
 
 class MeView(APIView):
     @extend_schema(responses={200: s.UserSerializer, **ERRORS}, summary="Who am I")
     def get(self, request: Request) -> Response:
-        return Response(selectors.user_snapshots([request.user])[0])
+        return Response(selectors.user_snapshots([signed_in(request)])[0])
 
 
 class UsersView(APIView):
@@ -84,13 +97,15 @@ class UsersView(APIView):
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
-            selectors.people(request.user, request.query_params.get("search")), request, view=self
+            selectors.people(signed_in(request), request.query_params.get("search")),
+            request,
+            view=self,
         )
         return paginator.get_paginated_response(selectors.user_snapshots(page or []))
 
 
 class CallsView(APIView):
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InvitationThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
@@ -105,7 +120,7 @@ class CallsView(APIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         qs = selectors.calls_for_user(
-            request.user, state=params.get("state"), missed=params.get("missed")
+            signed_in(request), state=params.get("state"), missed=params.get("missed")
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
@@ -117,78 +132,97 @@ class CallsView(APIView):
         summary="Start a call by inviting people",
     )
     def post(self, request: Request) -> Response:
-        data = body(request)
-        result = services.invite(
-            inviter=request.user,
-            invitees=data.get("invitees"),
-            type=data.get("type"),
-            timeout=data.get("timeout"),
-            extended_data=data.get("extended_data"),
-            device_id=data.get("device_id"),
-        )
+        me = signed_in(request)
+        fields = validation.start_call_fields(body(request), me=me.get_username())
+        result = services.invite(inviter=me, **fields)
         return Response({"call": result.call, "errors": result.errors}, status=201)
 
 
 class CallDetailView(APIView):
     @extend_schema(responses={200: s.CallSerializer, **ERRORS}, summary="One of your calls")
     def get(self, request: Request, call_id: str) -> Response:
-        call = selectors.call_for_user(request.user, call_id)
+        call = selectors.call_for_user(signed_in(request), validation.call_id(call_id))
         return Response(selectors.snapshots([call])[0])
 
 
-def _action(
-    service: Callable[..., Any],
-    fields: tuple[str, ...],
-    request_serializer: type,
-    summary: str,
-    response: type = s.CallOnlySerializer,
-    throttled: bool = False,
-) -> type[APIView]:
-    """A POST /api/calls/{id}/<action>/ view: pass the allowed fields to the service."""
+class InviteView(APIView):
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [InvitationThrottle()]
 
-    class ActionView(APIView):
-        def get_throttles(self):  # type: ignore[no-untyped-def]
-            return [InvitationThrottle()] if throttled else []
+    @extend_schema(
+        request=s.InviteRequest,
+        responses={200: s.CallWithErrorsSerializer, **ERRORS},
+        summary="Invite more people into the call",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        me = signed_in(request)
+        fields = validation.invite_fields(body(request), me=me.get_username())
+        result = services.add_invitees(actor=me, call_id=validation.call_id(call_id), **fields)
+        return Response({"call": result.call, "errors": result.errors})
 
-        @extend_schema(
-            request=request_serializer, responses={200: response, **ERRORS}, summary=summary
+
+class CancelView(APIView):
+    @extend_schema(
+        request=s.CancelRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Withdraw invitations you sent",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        me = signed_in(request)
+        fields = validation.cancel_fields(body(request), me=me.get_username())
+        call = services.cancel(actor=me, call_id=validation.call_id(call_id), **fields)
+        return Response({"call": call})
+
+
+class AcceptView(APIView):
+    @extend_schema(
+        request=s.AcceptRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Accept an invitation",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = validation.device_fields(body(request))
+        call = services.accept(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
         )
-        def post(self, request: Request, call_id: str) -> Response:
-            data = body(request)
-            result = service(
-                actor=request.user, call_id=call_id, **{f: data.get(f) for f in fields if f in data}
-            )
-            if isinstance(result, services.InviteResult):
-                return Response({"call": result.call, "errors": result.errors})
-            return Response({"call": result})
-
-    ActionView.__name__ = ActionView.__qualname__ = f"{service.__name__.title()}CallView"
-    return ActionView
+        return Response({"call": call})
 
 
-InviteView = _action(
-    services.add_invitees,
-    ("invitees", "extended_data"),
-    s.InviteRequest,
-    "Invite more people into the call",
-    s.CallWithErrorsSerializer,
-    throttled=True,
-)
-CancelView = _action(
-    services.cancel, ("invitees", "extended_data"), s.CancelRequest, "Withdraw invitations you sent"
-)
-AcceptView = _action(
-    services.accept, ("extended_data", "device_id"), s.AcceptRequest, "Accept an invitation"
-)
-RejectView = _action(
-    services.reject,
-    ("reason", "extended_data", "device_id"),
-    s.RejectRequest,
-    "Decline an invitation",
-)
-QuitView = _action(
-    services.quit, ("extended_data", "device_id"), s.ExtendedDataRequest, "Leave the call"
-)
-EndView = _action(
-    services.end, ("extended_data",), s.ExtendedDataRequest, "End the call for everyone"
-)
+class RejectView(APIView):
+    @extend_schema(
+        request=s.RejectRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Decline an invitation",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = validation.reject_fields(body(request))
+        call = services.reject(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
+        return Response({"call": call})
+
+
+class QuitView(APIView):
+    @extend_schema(
+        request=s.ExtendedDataRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="Leave the call",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = validation.device_fields(body(request))
+        call = services.quit_call(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
+        return Response({"call": call})
+
+
+class EndView(APIView):
+    @extend_schema(
+        request=s.ExtendedDataRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="End the call for everyone",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = validation.extended_data_fields(body(request))
+        call = services.end(actor=signed_in(request), call_id=validation.call_id(call_id), **fields)
+        return Response({"call": call})

@@ -1,7 +1,10 @@
-// Home: people with live presence, search, 1:1 and group calls.
+// Home: people with live presence (subscribed through presence.js), search, 1:1 and group calls.
 
-import { api, rememberName } from "./api.js";
+import { rememberName } from "./api.js";
 import { socket } from "./app.js";
+import { me } from "./config.js";
+import { PresenceWatch } from "./presence.js";
+import { debounce } from "./ui.js";
 
 const list = document.getElementById("people-list");
 const search = document.getElementById("people-search");
@@ -9,6 +12,8 @@ const groupBtn = document.getElementById("group-call-start");
 const groupCount = document.getElementById("group-count");
 const groupType = document.getElementById("group-type");
 const errorBox = document.getElementById("home-error");
+// Waits for typing to pause before the list it shows is subscribed to.
+const RESUBSCRIBE_AFTER_MS = 300;
 
 for (const li of list.querySelectorAll("[data-username]")) {
   rememberName(li.dataset.username, li.querySelector(".display-name").textContent);
@@ -21,26 +26,14 @@ function setPresence(username, online) {
   li.querySelector(".presence-text").textContent = online ? "online" : "offline";
 }
 
-socket.on("presence.changed", (msg) => setPresence(msg.user, !!msg.online));
-// After a reconnect we may have missed presence changes: re-read the list we show.
-let firstReady = true;
-socket.on("session.ready", async () => {
-  if (firstReady) {
-    firstReady = false;
-    return;
-  }
-  try {
-    const q = new URLSearchParams(location.search).get("q") || "";
-    let url = "users/?search=" + encodeURIComponent(q);
-    while (url) {
-      const page = await api("GET", url);
-      for (const u of page.results) setPresence(u.username, u.online);
-      url = page.next ? page.next.replace(/^.*\/api\//, "") : null;
-    }
-  } catch {
-    /* presence is best effort */
-  }
-});
+// Live presence of the people the list shows; the subscription is sent again after every
+// reconnect, and its snapshot brings back what the socket missed while it was down.
+const presence = new PresenceWatch(socket, { me, onChange: setPresence });
+function watchShownPeople() {
+  presence.watch([...list.querySelectorAll("[data-username]:not([hidden])")].map((li) => li.dataset.username));
+}
+watchShownPeople();
+const rewatch = debounce(watchShownPeople, RESUBSCRIBE_AFTER_MS);
 
 // Instant filtering as you type; the form's submit searches on the server for long lists.
 search.addEventListener("input", () => {
@@ -48,6 +41,7 @@ search.addEventListener("input", () => {
   for (const li of list.querySelectorAll("[data-username]")) {
     li.hidden = term !== "" && !li.dataset.name.includes(term);
   }
+  rewatch();
 });
 
 function showError(text) {

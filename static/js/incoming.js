@@ -5,12 +5,11 @@
 import { api, displayName, knownName } from "./api.js";
 import { me, deviceId } from "./config.js";
 import { Ringtone } from "./ringtone.js";
+import { ACTIVE, RINGING, participantOf } from "./states.js";
 import { toast } from "./ui.js";
 
-const RINGING = new Set(["inviting", "received"]);
-
 function myState(call) {
-  const p = (call.participants || []).find((x) => x.user === me);
+  const p = participantOf(call, me);
   return p ? p.state : null;
 }
 
@@ -86,7 +85,7 @@ export class IncomingCalls {
     const kind = call.type === "video" ? "Incoming video call" : "Incoming voice call";
     document.getElementById("incoming-kind").textContent = kind;
     // Whoever invited me (someone may add me to a call that another person started).
-    const mine = (call.participants || []).find((p) => p.user === me);
+    const mine = participantOf(call, me);
     const caller = (mine && mine.invited_by) || call.inviter;
     const callerEl = document.getElementById("incoming-caller");
     const setCaller = (name) => {
@@ -95,7 +94,7 @@ export class IncomingCalls {
     setCaller(knownName(caller));
     displayName(caller).then((name) => this.shown === call.id && setCaller(name));
     const others = (call.participants || [])
-      .filter((p) => p.user !== me && p.user !== caller && (RINGING.has(p.state) || p.state === "accepted"))
+      .filter((p) => p.user !== me && p.user !== caller && ACTIVE.has(p.state))
       .map((p) => p.user);
     for (const user of others) displayName(user).then(() => this.shown === call.id && this.describe(others));
     this.describe(others);

@@ -28,3 +28,12 @@ export function toast(text, kind = "info", ms = 5000) {
 export function initial(name) {
   return (name || "?").trim().charAt(0).toUpperCase() || "?";
 }
+
+// Call fn once calls have paused for `ms` (e.g. after typing), with the last call's arguments.
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

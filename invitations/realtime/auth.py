@@ -1,0 +1,133 @@
+"""Who is on the other end of a /ws/ socket (API.md "WebSocket /ws/": Authentication).
+
+Three ways in, checked in this order:
+
+1. ``Authorization: Token <key>`` (or ``Bearer <key>``), the native apps, which often send no
+   Origin header;
+2. ``?token=<key>``, clients that cannot set headers (browsers' WebSocket API, CLI tools);
+3. the Django session cookie, the browser app, and only when the socket's ``Origin`` is this site
+   (same host as the ``Host`` header, that host allowed by ``ALLOWED_HOSTS``) or listed in
+   ``CSRF_TRUSTED_ORIGINS``. Browsers attach cookies to cross-site WebSocket handshakes and there
+   is no CSRF token on a handshake, so without this check any page could open a socket as the
+   visitor (cross-site WebSocket hijacking). Tokens are not ambient, so they need no such check.
+
+A token that was given but is wrong does not fall back to the cookie: the client asked for that
+identity. The result lands in ``scope["user"]`` (AnonymousUser when nothing matched) and
+``scope["auth"]`` (``"token"``, ``"session"`` or ``None``); the consumer closes anonymous sockets
+with 4401.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from importlib import import_module
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import split_domain_port, validate_host
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin1")
+    return None
+
+
+def _token_from(scope: dict[str, Any]) -> str | None:
+    header = _header(scope, b"authorization")
+    if header:
+        scheme, _, key = header.strip().partition(" ")
+        if scheme.lower() in {"token", "bearer"} and key.strip():
+            return key.strip()
+        return ""  # an Authorization header we cannot use: the client meant to authenticate
+    raw_query: bytes = scope.get("query_string", b"")
+    query = parse_qs(raw_query.decode("latin1"))
+    if "token" in query:
+        return query["token"][0].strip()
+    return None
+
+
+# Not on the process's one shared sync thread (thread_sensitive=False): a read needs no
+# ordering, and there it queued behind every other socket's connect and disconnect
+# transactions, so in a reconnect storm handshakes waited past Daphne's 5 s connect timeout
+# and were dropped. Here it runs in the loop's default thread pool.
+def _user_for_token_sync(key: str) -> Any:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.select_related("user").filter(key=key).first() if key else None
+    if token is None or not token.user.is_active:
+        return AnonymousUser()
+    return token.user
+
+
+_user_for_token = database_sync_to_async(_user_for_token_sync, thread_sensitive=False)
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Is the handshake's Origin this site, or one CSRF_TRUSTED_ORIGINS vouches for?"""
+    origin = _header(scope, b"origin")
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return False
+    for trusted in settings.CSRF_TRUSTED_ORIGINS:
+        t = urlsplit(trusted)
+        if t.scheme != parts.scheme:
+            continue
+        if t.netloc == parts.netloc:
+            return True
+        # Django's syntax for subdomains: https://*.example.com
+        if t.netloc.startswith("*.") and parts.netloc.endswith(t.netloc[1:]):
+            return True
+    host = _header(scope, b"host")
+    if not host or host.lower() != parts.netloc.lower():
+        return False
+    domain, _port = split_domain_port(parts.netloc)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+async def _user_for_session(scope: dict[str, Any]) -> Any:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return AnonymousUser()
+    cookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except Exception:  # a malformed Cookie header is just no session
+        return AnonymousUser()
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None or not morsel.value:
+        return AnonymousUser()
+    engine = import_module(settings.SESSION_ENGINE)
+    # channels.auth.get_user does what Django's login machinery does: loads the user and checks
+    # the session's auth hash, so a password change logs sockets out like pages.
+    return await get_user({"session": engine.SessionStore(morsel.value)})
+
+
+class _WebSocketAuth(BaseMiddleware):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        scope = dict(scope)
+        user: Any = AnonymousUser()
+        method: str | None = None
+        key = _token_from(scope)
+        if key is not None:
+            user = await _user_for_token(key)
+            method = "token" if user.is_authenticated else None
+        elif origin_allowed(scope):
+            user = await _user_for_session(scope)
+            method = "session" if user.is_authenticated else None
+        scope["user"] = user
+        scope["auth"] = method
+        return await super().__call__(scope, receive, send)
+
+
+def WebSocketAuthMiddleware(inner: Any) -> Any:  # noqa: N802 (named like Channels' stacks)
+    return _WebSocketAuth(inner)

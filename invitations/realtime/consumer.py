@@ -1,0 +1,166 @@
+"""The /ws/ device consumer: one instance per open socket (API.md "WebSocket /ws/").
+
+It only routes: parse a frame (protocol), check access (auth put the user in the scope;
+relay rules in relay.py), call a service or selector, and forward what the channel layer brings:
+
+- ``call.event``     from services (events.py), to group ``user.<id>``: sent as is;
+- ``presence.event`` from devices, to group ``presence``: sent as is;
+- ``rtc.relay``      from another socket's rtc.signal, to group ``user.<id>``: sent unless it is
+  addressed to another device of the same user.
+
+Messages from the channel layer are handled one at a time, in order, after ``connect`` returns,
+so ``session.ready`` is always the first frame and anything published after its snapshot was
+taken follows it (a client may see an event twice, never miss one that the layer delivered).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
+
+from .. import services
+from ..errors import CallError
+from ..events import user_group
+from . import protocol, relay
+from .devices import LOCAL, PRESENCE_GROUP
+from .dispatch import DirectDispatch
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_BAD_REQUEST = 4400
+CLOSE_TOO_BIG = 1009
+# Daphne (autobahn) only lets applications close with 1000 or 3000-4999 and raises on 1009.
+CLOSE_TOO_BIG_DAPHNE = 4009
+
+
+def _too_big_code() -> int:
+    # Daphne is the only server here that runs on Twisted; its reactor runs only inside it.
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return CLOSE_TOO_BIG_DAPHNE if reactor is not None and reactor.running else CLOSE_TOO_BIG
+
+
+class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
+    user: User
+    device_id: str
+    presence = True  # subscribed to presence.changed (see protocol.wants_presence)
+    registered = False
+
+    async def connect(self) -> None:
+        # Accept first, then close: a close before accept becomes an HTTP 403 on most servers,
+        # and the client would never see the 4401 that API.md promises.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._send(
+                protocol.error(CallError("not_authenticated", "Authenticate to use /ws/."))
+            )
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        try:
+            self.device_id = protocol.device_id_from(query)
+        except CallError as exc:
+            await self._send(protocol.error(exc))
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        self.user = user
+        self.presence = protocol.wants_presence(query)
+        # Join the groups before the snapshot is read, so nothing falls between the two.
+        await self.refresh_groups()
+        self.registered = True
+        await LOCAL.add(self)
+        await self._send(
+            await database_sync_to_async(protocol.session_ready)(self.user, self.device_id)
+        )
+
+    async def refresh_groups(self) -> None:
+        """Join (again) the groups; re-joining resets the layer's group_expiry clock."""
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        if self.presence:
+            await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if not self.registered:
+            return
+        self.registered = False
+        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        if self.presence:
+            await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
+        await LOCAL.remove(self)
+
+    # --- client -> server ------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.registered:
+            return
+        if protocol.frame_size(text_data, bytes_data) > protocol.MAX_FRAME_BYTES:
+            await self.close(code=_too_big_code())
+            return
+        message: dict[str, Any] | None = None
+        try:
+            message = protocol.parse(text_data, bytes_data)
+            kind = message["type"]
+            if kind == "ping":
+                await self._send({"type": "pong"})
+            elif kind == "call.ack":
+                await self._ack(message)
+            elif kind == "rtc.signal":
+                await self._relay(message)
+        except CallError as exc:
+            await self._send(protocol.error(exc, message))
+        except Exception:  # a bug or a database hiccup: tell the device, keep the socket
+            logger.exception("ws message from %s failed", self.user)
+            failure = CallError("server_error", "Something went wrong on the server.")
+            await self._send(protocol.error(failure, message))
+
+    async def _ack(self, message: dict[str, Any]) -> None:
+        call_id = protocol.ack_call_id(message)
+        await database_sync_to_async(services.acknowledge)(
+            actor=self.user, call_id=call_id, device_id=self.device_id
+        )
+
+    async def _relay(self, message: dict[str, Any]) -> None:
+        signal = protocol.signal(message)
+        target = await database_sync_to_async(relay.resolve)(
+            sender=self.user, call_id=signal.call_id, to=signal.to
+        )
+        # Awaited one by one from this single consumer: signals leave in the order they came,
+        # and the layer keeps per-channel order, so the peer sees them in the same order.
+        await self.channel_layer.group_send(
+            user_group(target.user_id),
+            {
+                "type": "rtc.relay",
+                "to_device": target.device_id,
+                "event": protocol.rtc_signal(
+                    call_id=target.call_id,
+                    sender=self.user.get_username(),
+                    sender_device=self.device_id,
+                    data=signal.data,
+                ),
+            },
+        )
+
+    # --- channel layer -> client -------------------------------------------------------------
+
+    async def call_event(self, message: dict[str, Any]) -> None:
+        await self._send(message["event"])
+
+    async def presence_event(self, message: dict[str, Any]) -> None:
+        await self._send(message["event"])
+
+    async def rtc_relay(self, message: dict[str, Any]) -> None:
+        to_device = message.get("to_device") or ""
+        if to_device and to_device != self.device_id:
+            return
+        await self._send(message["event"])
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event, separators=(",", ":")))

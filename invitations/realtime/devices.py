@@ -1,0 +1,261 @@
+"""The device lifecycle behind presence and "caller offline".
+
+A device is one open /ws/ socket. Its connection is a ``DeviceConnection`` row, so presence is
+shared by every server process through the database. The transitions that matter happen under
+the user's ``UserLock`` row (``services.lock_users``), so "was this the first device?" / "was this
+the last one?" is decided once even when two devices of a user connect or drop at the same
+moment. It is the row ``services.invite`` locks for the inviter, so a call started while the
+inviter's last device drops is seen by exactly one of the two:
+
+- first device connects   -> ``presence.changed`` online;
+- any device connects     -> ``services.mark_user_online`` (the offline countdowns stop);
+- last device disconnects -> ``presence.changed`` offline and ``services.mark_user_offline`` (a
+  call they ring out ends, and they leave calls they talk in, unless they return in time).
+
+Each server process runs one heartbeat task (while it holds sockets) that refreshes
+``last_seen`` of its connections, re-creates rows another process swept by mistake (e.g. after
+this process stalled), sweeps rows nobody refreshed within ``PRESENCE_TTL`` (a process that was
+killed) with the same offline consequences, and re-joins channel groups well before the channel
+layer's ``group_expiry`` drops them, so a socket open for weeks keeps receiving events.
+
+``presence.changed`` goes to the ``presence`` group, which every socket joins: the user list
+(``/api/users/``) shows everyone's presence to everyone, so the live event reveals nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from .. import presence, services
+from ..models import DeviceConnection
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_GROUP = "presence"
+# Identifies this process' rows; hostname and pid help whoever reads the table.
+SERVER_ID = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+class Device(Protocol):
+    """What the heartbeat needs from a live consumer."""
+
+    channel_name: str
+    device_id: str
+    user: User
+    registered: bool  # False from the moment the socket starts closing
+
+    async def refresh_groups(self) -> None: ...
+
+
+def presence_event(username: str, online: bool) -> dict[str, Any]:
+    return {"type": "presence.changed", "user": username, "online": online}
+
+
+def _publish_presence(username: str, online: bool) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            PRESENCE_GROUP,
+            {"type": "presence.event", "event": presence_event(username, online)},
+        )
+    except Exception:  # at most once, like every event: /api/users/ stays right
+        logger.exception("could not publish presence of %s", username)
+
+
+def _grace() -> float:
+    return float(settings.CALLSITE["CALLER_OFFLINE_GRACE"])
+
+
+def _went_offline(user: User) -> None:
+    """Inside the user's lock: their last device is gone."""
+    services.mark_user_offline(user=user, grace=_grace())
+    name = user.get_username()
+    transaction.on_commit(lambda: _publish_presence(name, False))
+
+
+def device_connected(
+    *,
+    user: User,
+    device_id: str,
+    channel_name: str,
+    unless_closed: Device | None = None,
+) -> bool:
+    """Record a new socket; True if it brought the user online."""
+    now = timezone.now()
+    with transaction.atomic():
+        services.lock_users([user.pk])
+        if unless_closed is not None and not unless_closed.registered:
+            # Re-registering a swept row, but the socket closed meanwhile: its disconnect has
+            # run or will run after this lock, and must not find a row to resurrect.
+            return False
+        was_online = DeviceConnection.objects.filter(
+            user=user, last_seen__gte=presence.fresh_since(now)
+        ).exists()
+        DeviceConnection.objects.update_or_create(
+            channel_name=channel_name,
+            defaults={
+                "user": user,
+                "device_id": device_id,
+                "server_id": SERVER_ID,
+                "last_seen": now,
+            },
+        )
+        # On every connect, not only the first: cheap, and it heals a deadline set by a sweep
+        # that raced with this device.
+        services.mark_user_online(user=user)
+        if not was_online:
+            name = user.get_username()
+            transaction.on_commit(lambda: _publish_presence(name, True))
+    return not was_online
+
+
+def device_disconnected(*, user: User, channel_name: str) -> bool:
+    """Forget a closed socket; True if it was the user's last device."""
+    with transaction.atomic():
+        services.lock_users([user.pk])
+        deleted, _ = DeviceConnection.objects.filter(channel_name=channel_name).delete()
+        still_online = DeviceConnection.objects.filter(
+            user=user, last_seen__gte=presence.fresh_since()
+        ).exists()
+        # Nothing deleted means a sweep already took this row, and with it the consequences.
+        if deleted and not still_online:
+            _went_offline(user)
+            return True
+    return False
+
+
+def heartbeat(devices: Iterable[Device]) -> None:
+    """Refresh this process' rows, put back any a sweep removed, then sweep dead processes."""
+    live = {d.channel_name: d for d in devices}
+    now = timezone.now()
+    names = list(live)
+    refreshed: set[str] = set()
+    for i in range(0, len(names), 500):
+        chunk = names[i : i + 500]
+        DeviceConnection.objects.filter(channel_name__in=chunk).update(
+            last_seen=now, server_id=SERVER_ID
+        )
+        refreshed.update(
+            DeviceConnection.objects.filter(channel_name__in=chunk).values_list(
+                "channel_name", flat=True
+            )
+        )
+    for name in set(names) - refreshed:
+        d = live[name]
+        if not d.registered:
+            continue  # closed since the snapshot: its row is gone on purpose
+        logger.warning("re-registering swept device %s of %s", d.device_id, d.user)
+        try:
+            device_connected(user=d.user, device_id=d.device_id, channel_name=name, unless_closed=d)
+        except Exception:  # e.g. the user was deleted: one device must not stop the others
+            logger.exception("could not re-register device %s", d.device_id)
+    sweep()
+
+
+def sweep(limit: int = 500) -> int:
+    """Delete connections nobody refreshed within the TTL; returns how many users went offline."""
+    cutoff = presence.fresh_since()
+    user_ids = list(
+        DeviceConnection.objects.filter(last_seen__lt=cutoff)
+        .values_list("user_id", flat=True)
+        .distinct()[:limit]
+    )
+    gone = 0
+    users = get_user_model().objects.in_bulk(user_ids)
+    for user_id in user_ids:
+        with transaction.atomic():
+            services.lock_users([user_id])
+            deleted, _ = DeviceConnection.objects.filter(
+                user_id=user_id, last_seen__lt=presence.fresh_since()
+            ).delete()
+            still_online = DeviceConnection.objects.filter(
+                user_id=user_id, last_seen__gte=presence.fresh_since()
+            ).exists()
+            if deleted and not still_online and user_id in users:
+                logger.info("user %s went offline with a dead server process", users[user_id])
+                _went_offline(users[user_id])
+                gone += 1
+    return gone
+
+
+# --- this process' live devices and its heartbeat task ------------------------------------------
+
+
+class _Local:
+    """The sockets this process holds, and the one task that keeps their rows fresh."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, Device] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.last_group_refresh = time.monotonic()
+
+    def _ensure_task(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.last_group_refresh = time.monotonic()
+            self.task = loop.create_task(self._run())
+
+    async def add(self, device: Device) -> bool:
+        self.devices[device.channel_name] = device
+        self._ensure_task()
+        first: bool = await database_sync_to_async(device_connected)(
+            user=device.user, device_id=device.device_id, channel_name=device.channel_name
+        )
+        return first
+
+    async def remove(self, device: Device) -> bool:
+        self.devices.pop(device.channel_name, None)
+        if not self.devices and self.task is not None:
+            # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
+            self.task.cancel()
+            self.task = None
+        last: bool = await database_sync_to_async(device_disconnected)(
+            user=device.user, channel_name=device.channel_name
+        )
+        return last
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(presence.heartbeat_seconds())
+            try:
+                await database_sync_to_async(heartbeat)(list(self.devices.values()))
+            except Exception:  # a database hiccup must not stop future heartbeats
+                logger.exception("presence heartbeat failed")
+            if time.monotonic() - self.last_group_refresh >= group_refresh_seconds():
+                self.last_group_refresh = time.monotonic()
+                for device in list(self.devices.values()):
+                    try:
+                        await device.refresh_groups()
+                    except Exception:
+                        logger.exception("could not refresh groups of %s", device.channel_name)
+
+
+def group_refresh_seconds() -> float:
+    """Re-join groups at half the layer's group_expiry (at most daily), never letting them lapse."""
+    configured = settings.CALLSITE.get("GROUP_REFRESH_SECONDS")
+    if configured:
+        return float(configured)
+    layer = get_channel_layer()
+    expiry = float(getattr(layer, "group_expiry", 86400) or 86400)
+    return min(86400.0, expiry / 2)
+
+
+LOCAL = _Local()

@@ -1,0 +1,277 @@
+"""What every transition shares: locking, the conditional move, recording, and the rules.
+
+Kept together because they read best in one place: a transition locks (``lock_call``, then
+``lock_users`` in a fixed order), moves rows only if they are still where it expects them
+(``move``), records what happened (``record``), tells everyone (``state_changed``) and then lets
+``end_if_over`` decide, on the locked call, whether that was the end of it. ``invite_users``
+holds the invite rules (busy, call full, already in the call) that invite and add share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+
+from ..errors import CallError
+from ..events import Outbox
+from ..models import (
+    ACTIVE_STATES,
+    BUSY_REASON,
+    LIVE_CALL_STATES,
+    REINVITABLE_STATES,
+    RINGING_STATES,
+    Call,
+    CallEvent,
+    CallState,
+    EndReason,
+    Participant,
+    ParticipantState,
+    Role,
+    UserLock,
+)
+from ..selectors import busy_user_ids
+
+Kind = CallEvent.Kind
+UserModel = get_user_model()
+
+
+def lock_call(call_id: UUID, user: User) -> tuple[Call, Participant]:
+    """Lock the call row and return it with the user's participation (404 if they have none)."""
+    call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
+    me = None
+    if call is not None:
+        me = Participant.objects.filter(call=call, user=user).first()
+    if call is None or me is None:
+        # Existence of calls you are not part of is not leaked.
+        raise CallError("not_found", "No such call.")
+    return call, me
+
+
+def refuse_if_ended(call: Call) -> None:
+    if call.is_ended:
+        raise CallError("invalid_state", "This call has ended.")
+
+
+def lock_users(user_ids: Iterable[int]) -> None:
+    """Take the per-user lock rows in a fixed order, so that concurrent writers never deadlock.
+
+    The one per-user lock: invites take it for the inviter and the invitees, the device
+    lifecycle for a user whose devices come and go, so "busy?" and "first/last device?" are
+    each decided once.
+    """
+    ids = sorted(set(user_ids))
+    UserLock.objects.bulk_create([UserLock(user_id=i) for i in ids], ignore_conflicts=True)
+    list(UserLock.objects.select_for_update().filter(user_id__in=ids).order_by("user_id"))
+
+
+def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any) -> bool:
+    """Conditional update of one participant; True if this caller won the transition."""
+    changes.setdefault("updated_at", now)
+    won = Participant.objects.filter(pk=p.pk, state__in=allowed).update(**changes) == 1
+    if won:
+        for name, value in changes.items():
+            setattr(p, name, value)
+    return won
+
+
+def record(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> None:
+    CallEvent.objects.create(call=call, kind=kind, actor=actor, subject=subject, data=data)
+
+
+def state_changed(box: Outbox, p: Participant, device_id: str | None = None) -> None:
+    box.to_everyone(
+        "call.user_state_changed",
+        user=p.user.get_username(),
+        state=p.state,
+        reason=p.reason,
+        extended_data=p.extended_data,
+        device_id=device_id or None,
+    )
+
+
+def send_and_snapshot(box: Outbox) -> dict[str, Any]:
+    """End of a transition: queue the events for after commit, answer with the call as it is."""
+    box.send_on_commit()
+    return box.snapshot()
+
+
+def resolve_users(names: list[str]) -> tuple[list[User], list[dict[str, str]]]:
+    found = {
+        u.get_username(): u for u in UserModel.objects.filter(username__in=names, is_active=True)
+    }
+    users = [found[n] for n in names if n in found]
+    errors = [{"user": n, "reason": "not_found"} for n in names if n not in found]
+    return users, errors
+
+
+def invite_users(
+    *,
+    call: Call,
+    inviter: User,
+    users: list[User],
+    existing: dict[int, Participant],
+    extended_data: str,
+    now: datetime,
+    box: Outbox,
+    errors: list[dict[str, str]],
+) -> None:
+    """Add users to a locked call: ringing, or rejected as busy at once on their behalf."""
+    top = settings.CALLSITE["MAX_ACTIVE_PARTICIPANTS"]
+    lock_users([u.pk for u in users])
+    active = sum(1 for p in existing.values() if p.state in ACTIVE_STATES)
+    busy = busy_user_ids([u.pk for u in users], exclude_call=call)
+    deadline = now + timedelta(seconds=call.timeout)
+    for user in users:
+        name = user.get_username()
+        current = existing.get(user.pk)
+        if current is not None and current.state in ACTIVE_STATES:
+            errors.append({"user": name, "reason": "already_in_call"})
+            continue
+        is_busy = user.pk in busy
+        if not is_busy and active >= top:
+            errors.append({"user": name, "reason": "call_full"})
+            continue
+        fields: dict[str, Any] = {
+            "state": ParticipantState.REJECTED if is_busy else ParticipantState.INVITING,
+            "reason": BUSY_REASON if is_busy else None,
+            "deadline": None if is_busy else deadline,
+            "extended_data": extended_data,
+            "invited_by": inviter,
+            "device_id": "",
+        }
+        if current is None:
+            p = Participant.objects.create(call=call, user=user, role=Role.INVITEE, **fields)
+        else:
+            # A re-invite: rejected, cancelled, timeout or quit -> inviting, with a new deadline.
+            p = current
+            if not move(p, REINVITABLE_STATES, now, **fields):
+                errors.append({"user": name, "reason": "already_in_call"})
+                continue
+        p.user = user
+        if is_busy:
+            record(call, Kind.BUSY, subject=user, invited_by=inviter.get_username())
+        else:
+            active += 1
+            record(
+                call,
+                Kind.INVITED,
+                actor=inviter,
+                subject=user,
+                deadline=deadline.isoformat(),
+                extended_data=extended_data,
+            )
+            box.to_user(
+                user.pk,
+                "call.invitation_received",
+                inviter=inviter.get_username(),
+                extended_data=extended_data,
+                deadline=deadline.isoformat(),
+            )
+            box.schedule_participant(p.pk, deadline)
+        state_changed(box, p)
+
+
+def end_call(
+    call: Call,
+    reason: str,
+    *,
+    operator: User | None,
+    extended_data: str,
+    now: datetime,
+    box: Outbox,
+) -> None:
+    """End a locked call: whoever still rings is cancelled; the call never changes again."""
+    if (
+        Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
+            state=CallState.ENDED, end_reason=reason, ended_at=now, inviter_offline_deadline=None
+        )
+        != 1
+    ):
+        return
+    call.state, call.end_reason, call.ended_at = CallState.ENDED, reason, now
+    for p in Participant.objects.filter(call=call).ringing().select_related("user"):
+        if move(p, RINGING_STATES, now, state=ParticipantState.CANCELLED, deadline=None):
+            record(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
+            box.to_user(
+                p.user_id,
+                "call.invitation_cancelled",
+                operator=operator.get_username() if operator else None,
+                extended_data=extended_data,
+            )
+            state_changed(box, p)
+    record(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+    box.to_everyone(
+        "call.ended",
+        operator=operator.get_username() if operator else None,
+        reason=reason,
+        extended_data=extended_data,
+    )
+
+
+def end_if_over(
+    call: Call,
+    *,
+    operator: User | None,
+    extended_data: str,
+    now: datetime,
+    box: Outbox,
+    cancelling: bool = False,
+    rows: list[tuple[str, str]] | None = None,
+) -> None:
+    """Apply API.md's end rules to a locked call after a transition.
+
+    ``cancelling`` says the transition was the inviter withdrawing invitations: a ringing call
+    whose last pending invitees were withdrawn ends ``cancelled``; one whose last invitee
+    rejected or timed out ends ``unanswered`` (or ``cancelled`` if every invitee was cancelled).
+    ``rows``: the call's (role, state) pairs, if the caller already read them after the change.
+    """
+    if call.is_ended:
+        return
+    if rows is None:
+        rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
+    # Every ringing participant counts, the inviter too: once they quit an ongoing call,
+    # another participant may invite them back.
+    pending = sum(1 for _, s in rows if s in RINGING_STATES)
+    accepted = sum(1 for _, s in rows if s == ParticipantState.ACCEPTED)
+    reason = None
+    if call.state == CallState.RINGING:
+        if pending == 0:
+            all_cancelled = all(
+                s == ParticipantState.CANCELLED for r, s in rows if r == Role.INVITEE
+            )
+            reason = EndReason.CANCELLED if cancelling or all_cancelled else EndReason.UNANSWERED
+    elif accepted == 0 or (accepted < 2 and pending == 0):
+        reason = EndReason.ALL_LEFT
+    if reason is not None:
+        end_call(call, reason, operator=operator, extended_data=extended_data, now=now, box=box)
+
+
+def after_quit(
+    call: Call,
+    me: Participant,
+    *,
+    operator: User | None,
+    extended_data: str,
+    device_id: str,
+    now: datetime,
+    box: Outbox,
+) -> None:
+    """Tell everyone someone left, and end the call if that was the end of it."""
+    state_changed(box, me, device_id)
+    if call.state == CallState.RINGING and me.role == Role.INVITER:
+        end_call(
+            call,
+            EndReason.CANCELLED,
+            operator=operator,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+        )
+    else:
+        end_if_over(call, operator=operator, extended_data=extended_data, now=now, box=box)

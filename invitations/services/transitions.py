@@ -1,0 +1,398 @@
+"""The transitions of a call: every write a user (or the admin) asks for.
+
+invite, add_invitees, cancel, accept, reject, acknowledge, quit_call, end and force_end. Each
+1. runs in one transaction, locks the call row first (so the decision whether the call ends is
+   taken on a consistent view) and moves participants with conditional updates
+   (``filter(state__in=allowed).update(...)``), so racing requests, timers and processes produce
+   exactly one winner;
+2. appends CallEvent rows, the timeline the admin shows;
+3. publishes events with ``transaction.on_commit`` through an Outbox, never before the commit.
+
+API.md is the contract these implement; the comments note where it left a choice to us.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from .. import validation
+from ..errors import CallError
+from ..events import Outbox
+from ..models import (
+    RINGING_STATES,
+    Call,
+    CallState,
+    CallType,
+    EndReason,
+    Participant,
+    ParticipantState,
+    Role,
+)
+from ..selectors import busy_user_ids
+from .deadlines import expire
+from .devices import start_caller_offline_if_no_device
+from .rules import (
+    Kind,
+    after_quit,
+    end_call,
+    end_if_over,
+    invite_users,
+    lock_call,
+    lock_users,
+    move,
+    record,
+    refuse_if_ended,
+    resolve_users,
+    send_and_snapshot,
+    state_changed,
+)
+
+
+@dataclass
+class InviteResult:
+    call: dict[str, Any]  # the Call snapshot after the change
+    errors: list[dict[str, str]]
+
+
+def invite(
+    *,
+    inviter: User,
+    invitees: list[str],
+    type: CallType = CallType.VIDEO,
+    timeout: int | None = None,
+    extended_data: str = "",
+    device_id: str = "",
+) -> InviteResult:
+    """Start a call: the inviter is accepted at once, each invitee rings (or is busy).
+
+    ``timeout``: seconds each invitee rings for; None means the configured default.
+    """
+    if timeout is None:
+        timeout = validation.default_timeout()
+    users, errors = resolve_users(invitees)
+    if not users:
+        raise CallError(
+            "validation_error",
+            "None of the invitees exists.",
+            {"invitees": [f"Unknown user: {e['user']}" for e in errors]},
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        lock_users([inviter.pk] + [u.pk for u in users])
+        if busy_user_ids([inviter.pk]):
+            raise CallError("busy", "You are already ringing or talking in another call.")
+        call = Call.objects.create(
+            inviter=inviter, type=type, timeout=timeout, extended_data=extended_data
+        )
+        me = Participant.objects.create(
+            call=call,
+            user=inviter,
+            role=Role.INVITER,
+            state=ParticipantState.ACCEPTED,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        record(
+            call,
+            Kind.CREATED,
+            actor=inviter,
+            type=type,
+            timeout=timeout,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        box = Outbox(call)
+        invite_users(
+            call=call,
+            inviter=inviter,
+            users=users,
+            existing={inviter.pk: me},  # the inviter takes one of the call's active places
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            errors=errors,
+        )
+        end_if_over(call, operator=None, extended_data="", now=now, box=box)
+        start_caller_offline_if_no_device(call, inviter, now, box)
+        return InviteResult(call=send_and_snapshot(box), errors=errors)
+
+
+def add_invitees(
+    *, actor: User, call_id: UUID, invitees: list[str], extended_data: str = ""
+) -> InviteResult:
+    """Invite more people into a call that has not ended; any accepted participant may."""
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = lock_call(call_id, actor)
+        refuse_if_ended(call)
+        if me.state != ParticipantState.ACCEPTED:
+            raise CallError("invalid_state", "Only participants in the call can invite others.")
+        users, errors = resolve_users(invitees)
+        if not users:
+            raise CallError(
+                "validation_error",
+                "None of the invitees exists.",
+                {"invitees": [f"Unknown user: {e['user']}" for e in errors]},
+            )
+        existing = {p.user_id: p for p in Participant.objects.filter(call=call)}
+        box = Outbox(call)
+        invite_users(
+            call=call,
+            inviter=actor,
+            users=users,
+            existing=existing,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            errors=errors,
+        )
+        end_if_over(call, operator=None, extended_data="", now=now, box=box)
+        return InviteResult(call=send_and_snapshot(box), errors=errors)
+
+
+def cancel(
+    *, actor: User, call_id: UUID, invitees: list[str] | None = None, extended_data: str = ""
+) -> dict[str, Any]:
+    """Withdraw ringing invitations the actor sent (``invitees=None``: all of them)."""
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = lock_call(call_id, actor)
+        refuse_if_ended(call)
+        participants = list(Participant.objects.filter(call=call).select_related("user"))
+        if invitees is None:
+            targets = [
+                p for p in participants if p.invited_by_id == actor.pk and p.state in RINGING_STATES
+            ]
+            if not targets:
+                raise CallError("invalid_state", "You have no ringing invitations to cancel.")
+        else:
+            by_name = {p.user.get_username(): p for p in participants}
+            unknown = [n for n in invitees if n not in by_name]
+            if unknown:
+                raise CallError(
+                    "validation_error",
+                    "Some of these users were never invited to this call.",
+                    {"invitees": [f"Not invited: {n}" for n in unknown]},
+                )
+            targets = [by_name[n] for n in invitees]
+            if any(p.invited_by_id != actor.pk for p in targets):
+                raise CallError("permission_denied", "You can only cancel invitations you sent.")
+            if any(p.state not in RINGING_STATES for p in targets):
+                raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
+        box = Outbox(call)
+        for p in targets:
+            if not move(
+                p,
+                RINGING_STATES,
+                now,
+                state=ParticipantState.CANCELLED,
+                deadline=None,
+                extended_data=extended_data,
+            ):
+                raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
+            record(call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data)
+            box.to_user(
+                p.user_id,
+                "call.invitation_cancelled",
+                operator=actor.get_username(),
+                extended_data=extended_data,
+            )
+            state_changed(box, p)
+        end_if_over(
+            call, operator=actor, extended_data=extended_data, now=now, box=box, cancelling=True
+        )
+        return send_and_snapshot(box)
+
+
+def _lock_invitation_to_answer(actor: User, call_id: UUID, action: str) -> tuple[Call, Participant]:
+    """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks."""
+    call, me = lock_call(call_id, actor)
+    # The inviter never answers their own invitation; but an inviter who quit an ongoing call
+    # and was invited back by someone else answers that invitation like anyone.
+    if me.role == Role.INVITER and me.invited_by_id is None:
+        raise CallError("permission_denied", f"The inviter cannot {action} their own call.")
+    refuse_if_ended(call)
+    return call, me
+
+
+def _refuse_late_answer(me: Participant, now: datetime) -> None:
+    """A ringing invitee past their deadline has timed out, even if the timer is still late."""
+    if me.state in RINGING_STATES and me.deadline is not None and me.deadline <= now:
+        raise CallError("invalid_state", "This invitation has timed out.")
+
+
+def _move_ringing_invitation(
+    actor: User, call_id: UUID, action: str, now: datetime, **changes: Any
+) -> tuple[Call, Participant]:
+    """Inside the transaction: move the actor's ringing invitation (accept or reject)."""
+    call, me = _lock_invitation_to_answer(actor, call_id, action)
+    _refuse_late_answer(me, now)
+    if not move(me, RINGING_STATES, now, deadline=None, **changes):
+        raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
+    me.user = actor
+    return call, me
+
+
+def _expire_if_late(call_id: UUID, actor: User) -> None:
+    p = Participant.objects.filter(call_id=call_id, user=actor).first()
+    if p is not None and p.state in RINGING_STATES and p.deadline and p.deadline <= timezone.now():
+        expire(participant_id=p.pk)
+
+
+def accept(
+    *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
+) -> dict[str, Any]:
+    _expire_if_late(call_id, actor)
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = _move_ringing_invitation(
+            actor,
+            call_id,
+            "accept",
+            now,
+            state=ParticipantState.ACCEPTED,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        if call.state == CallState.RINGING:
+            Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
+            call.state = CallState.ONGOING
+        record(
+            call,
+            Kind.ACCEPTED,
+            actor=actor,
+            subject=actor,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        box = Outbox(call)
+        state_changed(box, me, device_id)
+        return send_and_snapshot(box)
+
+
+def reject(
+    *,
+    actor: User,
+    call_id: UUID,
+    reason: str = validation.DEFAULT_REJECT_REASON,
+    extended_data: str = "",
+    device_id: str = "",
+) -> dict[str, Any]:
+    _expire_if_late(call_id, actor)
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = _move_ringing_invitation(
+            actor,
+            call_id,
+            "reject",
+            now,
+            state=ParticipantState.REJECTED,
+            reason=reason,
+            extended_data=extended_data,
+        )
+        record(
+            call,
+            Kind.REJECTED,
+            actor=actor,
+            subject=actor,
+            reason=reason,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        box = Outbox(call)
+        state_changed(box, me, device_id)
+        end_if_over(call, operator=actor, extended_data=extended_data, now=now, box=box)
+        return send_and_snapshot(box)
+
+
+def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str, Any]:
+    """A device shows the invitation: inviting -> received. A no-op when already received."""
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = _lock_invitation_to_answer(actor, call_id, "acknowledge")
+        box = Outbox(call)
+        if me.state == ParticipantState.RECEIVED:
+            return send_and_snapshot(box)
+        _refuse_late_answer(me, now)
+        if not move(me, (ParticipantState.INVITING,), now, state=ParticipantState.RECEIVED):
+            raise CallError(
+                "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
+            )
+        record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
+        me.user = actor
+        state_changed(box, me, device_id)
+        return send_and_snapshot(box)
+
+
+def quit_call(
+    *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
+) -> dict[str, Any]:
+    """Leave a call. The inviter quitting a call that still rings cancels it for everyone."""
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = lock_call(call_id, actor)
+        refuse_if_ended(call)
+        if not move(
+            me,
+            (ParticipantState.ACCEPTED,),
+            now,
+            state=ParticipantState.QUIT,
+            extended_data=extended_data,
+        ):
+            raise CallError("invalid_state", "Only participants in the call can quit it.")
+        record(
+            call,
+            Kind.QUIT,
+            actor=actor,
+            subject=actor,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
+        box = Outbox(call)
+        me.user = actor
+        after_quit(
+            call,
+            me,
+            operator=actor,
+            extended_data=extended_data,
+            device_id=device_id,
+            now=now,
+            box=box,
+        )
+        return send_and_snapshot(box)
+
+
+def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any]:
+    """End the call for everyone; any accepted participant may."""
+    now = timezone.now()
+    with transaction.atomic():
+        call, me = lock_call(call_id, actor)
+        refuse_if_ended(call)
+        if me.state != ParticipantState.ACCEPTED:
+            raise CallError("invalid_state", "Only participants in the call can end it.")
+        box = Outbox(call)
+        end_call(
+            call, EndReason.ENDED, operator=actor, extended_data=extended_data, now=now, box=box
+        )
+        return send_and_snapshot(box)
+
+
+def force_end(*, call_id: UUID, operator: User | None = None) -> bool:
+    """End a call from the admin. Returns False if it had already ended."""
+    now = timezone.now()
+    with transaction.atomic():
+        call = Call.objects.select_for_update().filter(pk=call_id).first()
+        if call is None or call.is_ended:
+            return False
+        box = Outbox(call)
+        # The operator may be a staff user who is no participant; the reason stays `ended`.
+        end_call(call, EndReason.ENDED, operator=operator, extended_data="", now=now, box=box)
+        box.send_on_commit()
+        return True
