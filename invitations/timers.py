@@ -25,7 +25,7 @@ from channels.worker import Worker
 from django.conf import settings
 from django.db import close_old_connections
 
-from callsite import heartbeat
+from callsite import heartbeat, metrics
 
 from . import selectors, services, validation
 from .realtime.dispatch import DirectDispatch
@@ -125,6 +125,7 @@ class Scheduler:
 
     def _won(self, late: float) -> None:
         self.fired += 1
+        metrics.TIMER_LATENESS.observe(late)
         if self.on_fired is not None:
             self.on_fired(late)
 

@@ -4,6 +4,7 @@ METRICS setting allows, with HTTP, socket, channel-layer and database figures of
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -162,3 +163,54 @@ async def test_metrics_are_not_throttled_or_blocked_by_the_http_queue() -> None:
     client = AsyncClient(REMOTE_ADDR="127.0.0.1")
     for _ in range(50):
         assert (await client.get("/metrics")).status_code == 200
+
+
+# --- the figures published from invitations/ ------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invitations_are_counted_by_outcome_and_timed_to_publish(client_for: Any) -> None:
+    outcomes = ("accepted", "rejected", "cancelled", "busy")
+    before = {o: sample("callsite_invitations_total", outcome=o) for o in outcomes}
+    published = sample("callsite_invite_to_publish_seconds_count")
+    alice, bob, carol, dave = (client_for(u) for u in ("alice", "bob", "carol", "dave"))
+
+    def invite(client: Any, *invitees: str) -> str:
+        made = client.post("/api/calls/", {"invitees": list(invitees)}, format="json")
+        assert made.status_code == 201, made.content
+        return str(made.json()["call"]["id"])
+
+    first = invite(alice, "bob")
+    assert bob.post(f"/api/calls/{first}/accept/", {}, format="json").status_code == 200
+    invite(carol, "bob")  # bob is talking: busy
+    second = invite(carol, "dave")
+    assert dave.post(f"/api/calls/{second}/reject/", {}, format="json").status_code == 200
+    third = invite(carol, "dave")
+    assert carol.post(f"/api/calls/{third}/cancel/", {}, format="json").status_code == 200
+
+    after = {o: sample("callsite_invitations_total", outcome=o) for o in outcomes}
+    assert {o: after[o] - before[o] for o in outcomes} == {o: 1 for o in outcomes}
+    # Three invitations rang (the busy one never did), each timed from its request's start.
+    assert sample("callsite_invite_to_publish_seconds_count") == published + 3
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_timeout_is_counted_with_its_lateness(users: dict[str, Any]) -> None:
+    from channels.db import database_sync_to_async
+
+    from invitations import services
+    from tests.realtime.support import timer_worker
+
+    timeouts = sample("callsite_invitations_total", outcome="timeout")
+    late = sample("callsite_timer_lateness_seconds_count")
+    async with timer_worker():
+        await database_sync_to_async(services.invite)(
+            inviter=users["alice"], invitees=["bob"], timeout=1
+        )
+        for _ in range(60):
+            if sample("callsite_invitations_total", outcome="timeout") > timeouts:
+                break
+            await asyncio.sleep(0.1)
+    assert sample("callsite_invitations_total", outcome="timeout") == timeouts + 1
+    assert sample("callsite_timer_lateness_seconds_count") == late + 1
+    assert sample("callsite_timer_lateness_seconds_sum") < 5

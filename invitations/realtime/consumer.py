@@ -25,6 +25,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
+from callsite import logs
+
 from .. import services
 from ..errors import CallError
 from ..events import user_group
@@ -72,6 +74,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
+        logs.annotate(user=user.get_username())  # every later line of this socket names them
         self.presence = protocol.wants_presence(query)
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
