@@ -9,7 +9,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres test-js lint services browser-deps migrate demo bench bench-full clean
+.PHONY: run test test-sqlite test-postgres test-js lint services browser-deps deploy-deps migrate demo bench bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ browser-deps:
 	  echo "Installing Chromium for the browser tests (apt-get)..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# nginx and coturn: tests/test_deploy.py checks deploy/ with the real binaries. RUNLEVEL=1 keeps
+# the packages' scripts from starting the daemons (the tests run their own, on free ports).
+deploy-deps:
+	@{ [ -x /usr/sbin/nginx ] && [ -x /usr/bin/turnserver ]; } || { \
+	  echo "Installing nginx and coturn for the deploy tests (apt-get)..."; \
+	  apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq nginx coturn >/dev/null; }
+
 services:
 	@bash scripts/ensure-services.sh
 
@@ -46,7 +54,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.dev browser-deps services lint test-js
+test: $(VENV)/.dev browser-deps deploy-deps services lint test-js
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

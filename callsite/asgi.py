@@ -17,6 +17,9 @@ django_asgi_app = SyncChainASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from callsite import embedded_timers  # noqa: E402
+from callsite.middleware import QUIET_PATHS  # noqa: E402
+from callsite.ws_observe import ObservedWebSocket  # noqa: E402
 from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
@@ -46,7 +49,9 @@ class BoundedHTTP:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":  # lifespan: nothing to bound
+        # Lifespan: nothing to bound. Probes and scrapes are async views with no request
+        # thread: queued behind slow requests, a busy process would look dead to its balancer.
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -81,7 +86,11 @@ application = ProtocolTypeRouter(
             settings.CALLSITE["HTTP_CONCURRENCY"],
             settings.CALLSITE["HTTP_QUEUE_WAIT"],
         ),
-        "websocket": websocket_application(),
+        "websocket": ObservedWebSocket(websocket_application()),
         "channel": timer_application(),
+        "lifespan": embedded_timers.Lifespan(),
     }
 )
+
+# The embedded default's timer worker, in this process, whichever server runs it.
+embedded_timers.start_with_daphne()

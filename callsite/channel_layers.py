@@ -27,15 +27,11 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
-from prometheus_client import Counter
+
+from callsite.metrics import LAYER_DROPPED as DROPPED
+from callsite.metrics import LAYER_SEND_FAILURES
 
 logger = logging.getLogger(__name__)
-
-DROPPED = Counter(
-    "callsite_channel_layer_dropped",
-    "Messages the channel layer dropped instead of delivering.",
-    ["reason"],  # full: the receiver's queue was at capacity; expired: it waited too long
-)
 
 
 def record_drop(reason: str, count: int, where: str) -> None:
@@ -43,18 +39,30 @@ def record_drop(reason: str, count: int, where: str) -> None:
     logger.warning("channel layer dropped %d message(s) (%s) for %s", count, reason, where)
 
 
+def record_send_failure(operation: str, exc: BaseException) -> None:
+    LAYER_SEND_FAILURES.labels(operation=operation, error=type(exc).__name__).inc()
+
+
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
     cleanup_interval = 1.0
     _last_cleanup = 0.0
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await super().send(channel, message)
+        except Exception as exc:  # counted, then the caller decides, as before
+            record_send_failure("send", exc)
+            raise
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
         self._clean_expired()
         full = []
-        # Sent one by one: ``send`` never awaits, so tasks would only add overhead.
+        # Sent one by one: ``send`` never awaits, so tasks would only add overhead. Channels'
+        # own send: a full member is a drop of this group_send, not a failed send.
         for channel in list(self.groups.get(group, {})):
             try:
-                await self.send(channel, message)
+                await InMemoryChannelLayer.send(self, channel, message)
             except ChannelFull:
                 full.append(channel)
         if full:
@@ -112,3 +120,17 @@ class CountingRedisChannelLayer(RedisChannelLayer):
         # The INFO record must reach the filter even when the logger's level would hide it.
         if logger_.getEffectiveLevel() > logging.INFO:
             logger_.setLevel(logging.INFO)
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await super().send(channel, message)
+        except Exception as exc:  # e.g. Redis unreachable, or the channel full
+            record_send_failure("send", exc)
+            raise
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await super().group_send(group, message)
+        except Exception as exc:
+            record_send_failure("group_send", exc)
+            raise

@@ -5,7 +5,9 @@ environment, with defaults that make `make run` work on a fresh machine:
 
 - ``CALLSITE_ENV``: ``embedded`` (default) or ``production``. Production refuses to start with
   ``DEBUG`` on or without its own ``SECRET_KEY``.
-- ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default is a SQLite file under ``var/``.
+- ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db`` or ``sqlite:////path/file.sqlite3``
+  (the same SQLite engine and options as ``SQLITE_PATH``); default is a SQLite file under ``var/``.
+- ``DATABASE_POOLER``: ``transaction`` behind PgBouncer in transaction mode.
 - ``REDIS_URL``: e.g. ``redis://127.0.0.1:6379/0``; default is the in-memory channel layer.
 - ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS``.
 """
@@ -78,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: request id, log context, HTTP metrics and the access line (callsite/middleware.py).
+    "callsite.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,11 +119,38 @@ WS_DB_THREADS = int(os.environ.get("CALLSITE_WS_DB_THREADS", "4"))
 TIMER_CONCURRENCY = int(os.environ.get("CALLSITE_TIMER_CONCURRENCY", "4"))
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
+
+
+def sqlite_database(path: str) -> dict[str, Any]:
+    """The project's SQLite set-up, whichever way the file was named (SQLITE_PATH or a URL)."""
+    return {
+        # Django's SQLite backend plus an in-process queue for writers (see the module).
+        "ENGINE": "callsite.db.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # IMMEDIATE takes the write lock when a transaction starts, so two racing
+            # transactions serialise instead of failing to upgrade a read lock.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+            ),
+        },
+        "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+    }
+
+
+if DATABASE_URL.startswith("sqlite:"):
+    # dj_database_url would pick Django's stock backend: deferred transactions and no writer
+    # queue, so two racing answers to one call each failed with "database is locked" (issue 11).
+    DATABASES: dict[str, dict[str, Any]] = {
+        "default": sqlite_database(str(dj_database_url.parse(DATABASE_URL)["NAME"]))
+    }
+elif DATABASE_URL:
     # CONN_MAX_AGE 0: under ASGI each request runs in a thread of its own (ThreadSensitiveContext),
     # so a kept connection is never reused and stays open until its thread is collected; under
     # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     DATABASES["default"].setdefault("TEST", {})
     if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("CALLSITE_DB_POOL", True):
         # So connections are reused anyway: a thread's "close" hands its connection back to
@@ -132,26 +163,17 @@ if DATABASE_URL:
             "max_size": HTTP_CONCURRENCY + WS_DB_THREADS + TIMER_CONCURRENCY + 2,
             "timeout": float(os.environ.get("CALLSITE_DB_POOL_TIMEOUT", "10")),
         }
+    if os.environ.get("DATABASE_POOLER", "").strip().lower() == "transaction":
+        # PgBouncer in transaction mode hands each transaction any server connection: no
+        # server-side cursors, and no prepared statements (psycopg prepares a query after 5 runs).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
     if os.environ.get("TEST_DATABASE_NAME"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
-        "default": {
-            # Django's SQLite backend plus an in-process queue for writers (see the module).
-            "ENGINE": "callsite.db.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")),
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so two racing
-                # transactions serialise instead of failing to upgrade a read lock.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
-                ),
-            },
-            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
-        }
+        "default": sqlite_database(os.environ.get("SQLITE_PATH", str(VAR_DIR / "callsite.sqlite3")))
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -212,6 +234,11 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+
+# Behind nginx (deploy/nginx), which terminates TLS and says so in X-Forwarded-Proto: without
+# this Django would think every request plain HTTP (is_secure(), CSRF's Origin check).
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
@@ -300,15 +327,43 @@ CALLSITE: dict[str, Any] = {
 
 TIMER_CHANNEL = "call-timers"
 
+# --- Logs and metrics (callsite/logs.py, callsite/metrics.py) ----------------------------------
+
+# json: one object per line, for journald, Docker and log shippers; text: for a terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'.")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {
-        "callsite": {"level": os.environ.get("LOG_LEVEL", "INFO")},
-        "invitations": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {"context": {"()": "callsite.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "callsite.logs.JSONFormatter"},
+        "text": {"()": "callsite.logs.TextFormatter"},
     },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL or "WARNING"},
+    "loggers": {
+        # Django's own console handler prints plain text (when DEBUG is on): through ours instead.
+        "django": {"handlers": [], "propagate": True},
+        "callsite": {"level": LOG_LEVEL or "INFO"},
+        "invitations": {"level": LOG_LEVEL or "INFO"},
+    },
+}
+
+METRICS: dict[str, Any] = {
+    # Who may read GET /metrics without a token: loopback by default (a scraper on the host).
+    "ALLOWED_NETWORKS": env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"]),
+    # With a token set, "Authorization: Bearer <token>" is let in from anywhere.
+    "TOKEN": os.environ.get("METRICS_TOKEN", ""),
 }
 
 # --- WebRTC ICE servers ---------------------------------------------------------------------

@@ -19,6 +19,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from callsite import lifecycle, metrics
+
 from .models import Call, Participant
 from .snapshots import call_snapshot
 
@@ -124,16 +126,30 @@ def send_on_commit(boxes: list[Outbox]) -> None:
         timers += box_timers
     if messages or timers:
         transaction.on_commit(lambda: send(messages, timers))
+    events = [event for box in boxes for _, event in box._events]
+    transaction.on_commit(lambda: metrics.count_outcomes(events))
 
 
 def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if not lifecycle.publishing_allowed():
+        # The event loop is stopping (callsite/graceful.py): a publish handed to it would never
+        # run, and this thread would wait for it for ever. Devices resync through session.ready.
+        logger.warning(
+            "not publishing %d events and %d timers: this process is stopping",
+            len(messages),
+            len(timers),
+        )
+        return
     try:
         async_to_sync(_send_all)(layer, messages, timers)
     except Exception:  # the commit stands; clients resync, the timer rescan catches up
         logger.exception("could not publish %d events and %d timers", len(messages), len(timers))
+        return
+    if any(payload["type"] == "call.invitation_received" for _, payload in messages):
+        metrics.invitation_published()
 
 
 async def _send_all(

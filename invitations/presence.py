@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from callsite import lifecycle
+
 from .events import send
 from .models import DeviceConnection, UserPresence
 
@@ -80,7 +82,8 @@ def changed_event(username: str, online: bool) -> dict[str, Any]:
 def publish(username: str, online: bool) -> None:
     """Tell every server process (one message each); at most once, like every event."""
     layer = get_channel_layer()
-    if layer is None:
+    # A stopping process publishes nothing: its loop would never run the send (see events.send).
+    if layer is None or not lifecycle.publishing_allowed():
         return
     try:
         async_to_sync(layer.group_send)(PRESENCE_GROUP, changed_event(username, online))

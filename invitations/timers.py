@@ -25,6 +25,8 @@ from channels.worker import Worker
 from django.conf import settings
 from django.db import close_old_connections
 
+from callsite import heartbeat, metrics
+
 from . import selectors, services, validation
 from .realtime.dispatch import DirectDispatch
 
@@ -124,6 +126,7 @@ class Scheduler:
 
     def _won(self, late: float) -> None:
         self.fired += 1
+        metrics.TIMER_LATENESS.observe(late)
         if self.on_fired is not None:
             self.on_fired(late)
 
@@ -171,6 +174,7 @@ def _concurrency() -> int:
 
 def _pending_deadlines() -> list[Entry]:
     try:
+        heartbeat.beat()  # readiness of every server counts on a recent one (callsite/heartbeat)
         return selectors.pending_deadlines()
     finally:
         close_old_connections()

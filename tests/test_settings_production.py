@@ -69,3 +69,23 @@ def test_embedded_default_is_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     debug, engine, layer, _ = result.stdout.split()
     assert (engine, layer) == ("callsite.db.sqlite3", "in-memory")
+
+
+def test_a_transaction_pooler_gets_no_server_side_cursors_or_prepared_statements() -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.db import connection; d = s.DATABASES['default']; "
+        "print(d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS']['prepare_threshold']); "
+        "connection.ensure_connection(); print(connection.connection.prepare_threshold)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="callsite.settings",
+        DATABASE_URL=os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
+        DATABASE_POOLER="transaction",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "None", "None"]

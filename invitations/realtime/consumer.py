@@ -26,6 +26,8 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
+from callsite import logs
+
 from .. import selectors, services
 from ..errors import CallError
 from ..events import user_group
@@ -81,6 +83,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
+        logs.annotate(user=user.get_username())  # every later line of this socket names them
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True

@@ -42,6 +42,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from callsite import lifecycle
+
 from .. import presence, services
 from ..models import DeviceConnection
 from .executor import db_call
@@ -201,6 +203,11 @@ class _Local:
             # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
             self.task.cancel()
             self.task = None
+        if lifecycle.draining():
+            # This process is shutting down and the device is moving to another one: its row
+            # and its calls stay as they are (callsite/graceful.py); a device that never comes
+            # back is swept with this process' other rows after PRESENCE_TTL.
+            return False
         last: bool = await db_call(device_disconnected)(
             user=device.user, channel_name=device.channel_name
         )

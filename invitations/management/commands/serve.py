@@ -6,7 +6,6 @@ In production run Daphne (or Uvicorn) on ``callsite.asgi:application`` and one o
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from typing import Any
 
@@ -29,18 +28,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
-        from daphne.cli import CommandLineInterface
-        from twisted.internet import reactor
+        # Daphne's own command line, with a graceful shutdown on SIGTERM (callsite/graceful.py).
+        from callsite.graceful import GracefulCommandLineInterface as CommandLineInterface
 
         # Everything imported and set up so far lives as long as the process: move it out of
         # the collector's generations, so that the full collections a busy server triggers do
         # not walk tens of thousands of long-lived objects each time.
         gc.collect()
         gc.freeze()
-        if options["timers"] == "embedded":
-            from invitations.timers import run_embedded_worker
-
-            reactor.callWhenRunning(lambda: asyncio.ensure_future(run_embedded_worker()))
+        # callsite.asgi starts the embedded timer worker when the reactor runs (for plain
+        # `daphne` too); --timers decides whether it does for this process.
+        settings.CALLSITE["EMBEDDED_TIMERS"] = options["timers"] == "embedded"
         CommandLineInterface().run(
             [
                 "-b",
@@ -49,6 +47,10 @@ class Command(BaseCommand):
                 str(options["port"]),
                 "--websocket_timeout",
                 "-1",
+                # Daphne's own access log prints whole URLs, tokens in query strings included;
+                # callsite writes its own access lines (callsite/middleware.py, ws_observe.py).
+                "--verbosity",
+                "0",
                 "callsite.asgi:application",
             ]
         )
