@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from callsite.bodylimit import RequestBodyLimit  # noqa: E402
 from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
 
@@ -45,7 +46,11 @@ class BoundedHTTP:
 
 application = ProtocolTypeRouter(
     {
-        "http": BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
+        # The body limit first, so an oversized body never waits for (or holds) a request slot.
+        "http": RequestBodyLimit(
+            BoundedHTTP(django_asgi_app, settings.CALLSITE["HTTP_CONCURRENCY"]),
+            settings.CALLSITE["MAX_REQUEST_BODY_BYTES"],
+        ),
         "websocket": websocket_application(),
         "channel": timer_application(),
     }

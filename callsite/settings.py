@@ -190,6 +190,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Form posts (the login pages); the ASGI body limit (callsite/bodylimit.py) comes first anyway.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
@@ -207,7 +210,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # The API speaks JSON only (API.md); a form-encoded body gets 415 instead of half-parsing.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Ours refuses deep nesting with 400 instead of a RecursionError (a 500).
+    "DEFAULT_PARSER_CLASSES": ["invitations.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -264,6 +268,11 @@ CALLSITE = {
     # HTTP requests one process runs at once (each in a thread of its own, with its own database
     # connection); the rest wait their turn on the event loop. See callsite/asgi.py.
     "HTTP_CONCURRENCY": int(os.environ.get("CALLSITE_HTTP_CONCURRENCY", "8")),
+    # Request bodies (any path) and WebSocket frames: larger ones answer 413 / close (API.md).
+    "MAX_REQUEST_BODY_BYTES": int(os.environ.get("CALLSITE_MAX_BODY_BYTES", str(64 * 1024))),
+    # JSON nesting a request body or a frame may have; clients send depth 3 at most. Deeper ones
+    # would hit Python's recursion limit (a 500) or msgpack's on the Redis channel layer.
+    "MAX_JSON_DEPTH": int(os.environ.get("CALLSITE_MAX_JSON_DEPTH", "32")),
 }
 
 TIMER_CHANNEL = "call-timers"
@@ -271,7 +280,10 @@ TIMER_CHANNEL = "call-timers"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"client_errors": {"()": "callsite.logfilters.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
         "callsite": {"level": os.environ.get("LOG_LEVEL", "INFO")},

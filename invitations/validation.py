@@ -29,6 +29,24 @@ def request_body(data: Any) -> dict[str, Any]:
     return data
 
 
+def nesting_ok(value: Any, limit: int | None = None) -> bool:
+    """Whether decoded JSON nests at most ``limit`` arrays/objects deep (without recursing)."""
+    top = limits()["MAX_JSON_DEPTH"] if limit is None else limit
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > top:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 def call_id(value: Any, *, required: bool = False) -> uuid.UUID:
     """A call's id, from a URL or a frame. ``required``: a missing one is a validation error."""
     if required and value is None:
