@@ -13,6 +13,7 @@ environment, with defaults that make `make run` work on a fresh machine:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 (callsite/logins.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callsite.urls"
@@ -181,6 +185,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "callsite.logins.LoginAttemptBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Password guessing (callsite/logins.py) ---------------------------------------------------
+
+# Trusted reverse proxies in front of the server, each appending to X-Forwarded-For (nginx with
+# $proxy_add_x_forwarded_for). 0: the client is REMOTE_ADDR. Used by every per-address limit.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30")))
+AXES_CLIENT_IP_CALLABLE = "callsite.logins.client_ip"
+AXES_LOCKOUT_CALLABLE = "callsite.logins.lockout_response"
+# Failed logins are a WARNING of django-axes; passwords are never logged (AXES_SENSITIVE_...).
+AXES_VERBOSE = env_bool("LOGIN_LOG_FAILURES", True)
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -221,6 +244,7 @@ REST_FRAMEWORK = {
         "token": os.environ.get("THROTTLE_TOKEN", "30/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,4 +1,8 @@
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from typing import Any
+
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+from callsite.logins import client_ip
 
 
 class InvitationThrottle(UserRateThrottle):
@@ -7,7 +11,17 @@ class InvitationThrottle(UserRateThrottle):
     scope = "invitations"
 
 
-class TokenThrottle(AnonRateThrottle):
-    """Password guessing on the token endpoint, per client address."""
+class TokenThrottle(SimpleRateThrottle):
+    """Every request to the token endpoint, per client address, signed in or not.
+
+    (DRF's AnonRateThrottle skips any caller who sends a valid token.) Failed passwords are
+    counted per account and per address by django-axes (callsite/logins.py).
+    """
 
     scope = "token"
+
+    def get_ident(self, request: Any) -> str:
+        return client_ip(request)
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
