@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -76,10 +77,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -220,9 +223,33 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
+# --- HTTPS and browser protections (docs/security.md) --------------------------------------
+
+# The pages load only this origin's own modules and styles: no inline script, no CDN. 'self'
+# covers the same origin's ws:/wss: for /ws/ in current browsers.
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": [SELF]}}
+
+# Behind a TLS-terminating proxy: the header (and value) by which it says the client used HTTPS,
+# e.g. "X-Forwarded-Proto,https". Only set it if the proxy always sets (or strips) that header.
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER", [])
+if len(_proxy_ssl) == 2:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl[0].upper().replace("-", "_"), _proxy_ssl[1])
+elif _proxy_ssl:
+    raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must look like "X-Forwarded-Proto,https".')
+
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes on the private network speak plain HTTP to the server itself.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 86400)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is the operator's decision (hard to undo), not
+        # a default; docs/security.md says how.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- REST framework -------------------------------------------------------------------------
 
