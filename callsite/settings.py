@@ -73,7 +73,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    # Only for the migration that hashes the tokens it issued before knox (invitations 0004).
     "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -255,7 +257,7 @@ if PRODUCTION:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "invitations.api.authentication.BearerTokenAuthentication",
+        "invitations.api.authentication.DeviceTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -296,6 +298,16 @@ if REDIS_URL:
         }
     }
 
+# API tokens: django-rest-knox stores a hash of each, and it expires unless used (API.md).
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # knox's own model (the migrations name it through this)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=float(os.environ.get("TOKEN_TTL_DAYS", "30"))),
+    "AUTO_REFRESH": True,
+    # Renewing writes the row: at most once an hour per token, not on every request.
+    "MIN_REFRESH_INTERVAL": 3600,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
 # --- Call invitation limits (API.md "Limits") -----------------------------------------------
 
 CALLSITE = {
@@ -324,6 +336,13 @@ CALLSITE = {
     # JSON nesting a request body or a frame may have; clients send depth 3 at most. Deeper ones
     # would hit Python's recursion limit (a 500) or msgpack's on the Redis channel layer.
     "MAX_JSON_DEPTH": int(os.environ.get("CALLSITE_MAX_JSON_DEPTH", "32")),
+    # Tokens a user may hold at once (one per device); logging in past it drops the oldest.
+    "MAX_TOKENS_PER_USER": int(os.environ.get("CALLSITE_MAX_TOKENS_PER_USER", "20")),
+    # WebSocket tickets (POST /api/ws/ticket/): single use, this many seconds.
+    "WS_TICKET_SECONDS": int(os.environ.get("CALLSITE_WS_TICKET_SECONDS", "30")),
+    # How often each process re-checks its sockets' credentials (revoked token, password
+    # changed, user deactivated) and closes those that lost them with 4401.
+    "AUTH_RECHECK_SECONDS": float(os.environ.get("CALLSITE_AUTH_RECHECK_SECONDS", "10")),
 }
 
 TIMER_CHANNEL = "call-timers"

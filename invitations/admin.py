@@ -124,3 +124,41 @@ class CallEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- API tokens: shown by device and expiry, never by key ---------------------------------------
+
+# Import the libraries' admin modules now, so that their registrations exist to be replaced:
+# DRF's lists plain token keys, knox's lists digests and creates tokens from the admin.
+import knox.admin  # noqa: E402,F401
+import rest_framework.authtoken.admin  # noqa: E402,F401
+from knox.models import AuthToken  # noqa: E402
+from rest_framework.authtoken.models import TokenProxy  # noqa: E402
+
+for _model in (AuthToken, TokenProxy):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who holds a token on which device, and until when. Deleting one revokes it (its sockets
+    close within seconds); nothing here shows or creates a token."""
+
+    list_display = ("user", "device", "created", "expiry")
+    list_select_related = ("user", "device")
+    search_fields = ("user__username", "device__device_id")
+    fields = ("user", "device", "created", "expiry")
+    readonly_fields = fields
+    ordering = ("-created",)
+
+    @admin.display(description="device")
+    def device(self, obj: AuthToken) -> str:
+        device = getattr(obj, "device", None)
+        return (device.device_id if device else "") or "(unnamed)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

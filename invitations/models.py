@@ -245,3 +245,24 @@ class DeviceConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.device_id}"
+
+
+class TokenDevice(models.Model):
+    """Which device an API token was issued to (API.md: one token per device).
+
+    The token itself is django-rest-knox's ``AuthToken``: only a hash of it is stored, and it
+    expires. Logging in again with the same ``device_id`` replaces that device's token, so a lost
+    phone is revoked alone (``DELETE /api/auth/token/`` from it, or every token at once).
+    """
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="device"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    device_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "device_id"], name="token_user_device")]
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} on {self.device_id or '(unnamed device)'}"

@@ -5,6 +5,8 @@ from . import views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/tokens/", views.TokensView.as_view(), name="api-tokens"),
+    path("ws/ticket/", views.WebSocketTicketView.as_view(), name="api-ws-ticket"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("users/", views.UsersView.as_view(), name="api-users"),
     path("calls/", views.CallsView.as_view(), name="api-calls"),

@@ -7,14 +7,13 @@ from typing import Any
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from invitations import selectors, services, validation
+from invitations import selectors, services, tokens, validation
 from invitations.errors import CallError
 
 from . import serializers as s
@@ -27,6 +26,24 @@ def body(request: Request) -> dict[str, Any]:
     return validation.request_body(request.data)
 
 
+def _token_user(request: Request, data: dict[str, Any]) -> Any:
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise CallError(
+            "validation_error",
+            "username and password are required.",
+            {"username": ["Required."], "password": ["Required."]},
+        )
+    if not (validation.storable(username) and validation.storable(password)):
+        # No account has such a name (PostgreSQL could not even look it up).
+        raise CallError("not_authenticated", "Wrong username or password.")
+    # With the request, so django-axes counts failures per account and address.
+    user = authenticate(request._request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise CallError("not_authenticated", "Wrong username or password.")
+    return user
+
+
 class TokenView(APIView):
     permission_classes = [AllowAny]
 
@@ -37,35 +54,50 @@ class TokenView(APIView):
         request=s.TokenRequest,
         responses={200: s.TokenResponse, **ERRORS},
         auth=[],
-        summary="Exchange a username and password for an API token",
+        summary="Exchange a username and password for this device's API token",
+        description="One token per device: a new one for the same device_id replaces the old. "
+        "Tokens expire 30 days after their last use.",
     )
     def post(self, request: Request) -> Response:
         data = body(request)
-        username, password = data.get("username"), data.get("password")
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise CallError(
-                "validation_error",
-                "username and password are required.",
-                {"username": ["Required."], "password": ["Required."]},
-            )
-        if not (validation.storable(username) and validation.storable(password)):
-            # No account has such a name (PostgreSQL could not even look it up).
-            raise CallError("not_authenticated", "Wrong username or password.")
-        user = authenticate(request._request, username=username, password=password)
-        if user is None or not user.is_active:
-            raise CallError("not_authenticated", "Wrong username or password.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        device_id = validation.device_id(data.get("device_id"))
+        user = _token_user(request, data)
+        token, expires_at = tokens.issue(user=user, device_id=device_id)
+        return Response({"token": token, "expires_at": expires_at})
 
-    @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Revoke your token")
+    @extend_schema(
+        request=None, responses={204: None, **ERRORS}, summary="Revoke the token you present"
+    )
     def delete(self, request: Request) -> Response:
-        if not request.user.is_authenticated:
-            raise CallError("not_authenticated", "Authentication credentials were not provided.")
-        Token.objects.filter(user=request.user).delete()
+        if not request.user.is_authenticated or not request.auth:
+            raise CallError("not_authenticated", "Present the token to revoke (Authorization).")
+        tokens.revoke(digest=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
         return [AllowAny()]
+
+
+class TokensView(APIView):
+    @extend_schema(
+        request=None, responses={204: None, **ERRORS}, summary="Revoke all of your tokens"
+    )
+    def delete(self, request: Request) -> Response:
+        tokens.revoke_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebSocketTicketView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: s.TicketResponse, **ERRORS},
+        summary="A single-use ticket for /ws/?ticket=, valid 30 s",
+    )
+    def post(self, request: Request) -> Response:
+        ticket, expires_at = tokens.issue_ticket(
+            user=request.user, token_digest=request.auth or None
+        )
+        return Response({"ticket": ticket, "expires_at": expires_at})
 
 
 class MeView(APIView):

@@ -31,6 +31,7 @@ from ..events import user_group
 from . import protocol, relay
 from .devices import LOCAL, PRESENCE_GROUP
 from .dispatch import DirectDispatch
+from .revocation import WATCH
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +73,13 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.user = user
+        self.auth_token: str | None = self.scope.get("auth_token")
+        self.password_seen = user.password
         self.presence = protocol.wants_presence(query)
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True
+        WATCH.add(self)
         await LOCAL.add(self)
         await self._send(
             await database_sync_to_async(protocol.session_ready)(self.user, self.device_id)
@@ -91,10 +95,18 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not self.registered:
             return
         self.registered = False
+        WATCH.discard(self)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         if self.presence:
             await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
         await LOCAL.remove(self)
+
+    async def close_revoked(self) -> None:
+        """The credentials this socket came with are gone (realtime/revocation.py)."""
+        await self._send(
+            protocol.error(CallError("not_authenticated", "Your credentials were revoked."))
+        )
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     # --- client -> server ------------------------------------------------------------------
 
