@@ -370,5 +370,6 @@ CALLSITE_ICE = {
     "TURN_URLS": env_list("TURN_URLS", []),
     # coturn's static-auth-secret (use-auth-secret); TURN is offered only when it is set.
     "TURN_SECRET": os.environ.get("TURN_SECRET", ""),
-    "TURN_TTL": int(os.environ.get("TURN_TTL", "3600")),
+    # Seconds; capped at 30 minutes (calls/ice.py). Clients fetch again on each ICE restart.
+    "TURN_TTL": int(os.environ.get("TURN_TTL", "1800")),
 }

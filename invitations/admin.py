@@ -99,8 +99,12 @@ class CallAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # calls change only through the state machine; history is kept
 
+    def has_force_end_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invitations.force_end_call")
+
     @admin.action(
-        description="Force end the selected calls (through the state machine)", permissions=["view"]
+        description="Force end the selected calls (through the state machine)",
+        permissions=["force_end"],
     )
     def force_end(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
         ended = sum(services.force_end(call_id=c.pk, operator=request.user) for c in queryset)

@@ -99,6 +99,8 @@ class Call(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "created_at"])]
+        # Ending someone's call is a write: staff who may only look at calls must not do it.
+        permissions = [("force_end_call", "Can force-end calls (admin action)")]
 
     def __str__(self) -> str:
         return f"{self.type} call {self.id} by {self.inviter} ({self.state})"

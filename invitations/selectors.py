@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -82,6 +83,18 @@ def current_call(user: AbstractBaseUser) -> Call | None:
             state__in=LIVE_CALL_STATES,
         ).order_by("-created_at")
     ).first()
+
+
+def in_live_call(user: AbstractBaseUser, call_id: Any = None) -> bool:
+    """Whether the user rings, is invited to or talks in a call that has not ended (that call,
+    when ``call_id`` is given): who may have TURN credentials."""
+    qs = Participant.objects.active().filter(user=user, call__state__in=LIVE_CALL_STATES)
+    if call_id is not None:
+        try:
+            qs = qs.filter(call_id=uuid.UUID(str(call_id)))
+        except ValueError:
+            return False
+    return qs.exists()
 
 
 def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
