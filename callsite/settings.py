@@ -271,6 +271,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "invitations": os.environ.get("THROTTLE_INVITATIONS", "120/min"),
         "token": os.environ.get("THROTTLE_TOKEN", "30/min"),
+        "pair": os.environ.get("THROTTLE_PAIR", "6/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "NUM_PROXIES": NUM_PROXIES,

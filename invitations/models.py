@@ -268,3 +268,25 @@ class TokenDevice(models.Model):
 
     def __str__(self) -> str:
         return f"token of {self.user_id} on {self.device_id or '(unnamed device)'}"
+
+
+class Block(models.Model):
+    """``blocker`` does not want calls from ``blocked``: their invitations answer as if busy."""
+
+    blocker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once"),
+        ]
+        # Looked up by the invitee side when someone invites: "which of these blocked me?"
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_by_blocked")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

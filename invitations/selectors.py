@@ -14,6 +14,7 @@ from .errors import CallError, validation_error
 from .models import (
     LIVE_CALL_STATES,
     RINGING_STATES,
+    Block,
     Call,
     CallState,
     Participant,
@@ -95,6 +96,22 @@ def in_live_call(user: AbstractBaseUser, call_id: Any = None) -> bool:
         except ValueError:
             return False
     return qs.exists()
+
+
+def blocks_of(user: AbstractBaseUser) -> QuerySet:
+    """The users this user blocked, newest first, as ``Block`` rows with the blocked user."""
+    return Block.objects.filter(blocker=user).select_related("blocked").order_by("-created_at")
+
+
+def blockers_of(caller_id: int, user_ids: list[int]) -> set[int]:
+    """Which of ``user_ids`` blocked the caller."""
+    if not user_ids:
+        return set()
+    return set(
+        Block.objects.filter(blocked_id=caller_id, blocker_id__in=user_ids).values_list(
+            "blocker_id", flat=True
+        )
+    )
 
 
 def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:

@@ -22,6 +22,8 @@ CONTRACT = {
     "/api/auth/token/": {"post", "delete"},
     "/api/auth/tokens/": {"delete"},
     "/api/ws/ticket/": {"post"},
+    "/api/blocks/": {"get"},
+    "/api/blocks/{username}/": {"post", "delete"},
     "/api/me/": {"get"},
     "/api/users/": {"get"},
     "/api/calls/": {"get", "post"},

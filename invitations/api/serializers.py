@@ -113,6 +113,11 @@ class TokenResponse(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+class BlockSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class TicketResponse(serializers.Serializer):
     ticket = serializers.CharField()
     expires_at = serializers.DateTimeField()

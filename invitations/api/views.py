@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 
 from invitations import selectors, services, tokens, validation
 from invitations.errors import CallError
+from invitations.services import blocks
 
 from . import serializers as s
-from .throttles import InvitationThrottle, TokenThrottle
+from .throttles import InvitationThrottle, PairThrottle, TokenThrottle
 
 ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409, 429)}
 
@@ -122,7 +123,7 @@ class UsersView(APIView):
 
 class CallsView(APIView):
     def get_throttles(self):  # type: ignore[no-untyped-def]
-        return [InvitationThrottle()] if self.request.method == "POST" else []
+        return [InvitationThrottle(), PairThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         parameters=[
@@ -174,7 +175,7 @@ def _given(data: dict[str, Any], *fields: str) -> dict[str, Any]:
 
 class InviteView(APIView):
     def get_throttles(self):  # type: ignore[no-untyped-def]
-        return [InvitationThrottle()]
+        return [InvitationThrottle(), PairThrottle()]
 
     @extend_schema(
         request=s.InviteRequest,
@@ -244,3 +245,35 @@ class EndView(APIView):
     def post(self, request: Request, call_id: str) -> Response:
         fields = _given(body(request), "extended_data")
         return Response({"call": services.end(actor=request.user, call_id=call_id, **fields)})
+
+
+class BlocksView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int)],
+        responses={200: s.BlockSerializer(many=True), **ERRORS},
+        summary="The users you blocked, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.blocks_of(request.user), request, view=self)
+        return paginator.get_paginated_response(
+            [{"user": b.blocked.get_username(), "created_at": b.created_at} for b in page or []]
+        )
+
+
+class BlockView(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: s.BlockSerializer, 200: s.BlockSerializer, **ERRORS},
+        summary="Block a user: their invitations to you answer as if you were busy",
+    )
+    def post(self, request: Request, username: str) -> Response:
+        row, created = blocks.block(blocker=request.user, username=username)
+        return Response(
+            {"user": username, "created_at": row.created_at}, status=201 if created else 200
+        )
+
+    @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Unblock a user")
+    def delete(self, request: Request, username: str) -> Response:
+        blocks.unblock(blocker=request.user, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
