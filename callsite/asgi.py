@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from callsite import wsbuffer  # noqa: E402
 from callsite.bodylimit import RequestBodyLimit  # noqa: E402
 from invitations.realtime.routing import websocket_application  # noqa: E402
 from invitations.timers import timer_application  # noqa: E402
@@ -43,6 +44,9 @@ class BoundedHTTP:
         async with self._sem:
             await self.app(scope, receive, send)
 
+
+# Under Daphne: close clients that stop reading once 1 MiB waits for them (callsite/wsbuffer.py).
+wsbuffer.install(settings.CALLSITE["WS_MAX_UNSENT_BYTES"])
 
 application = ProtocolTypeRouter(
     {

@@ -339,6 +339,14 @@ CALLSITE = {
     "MAX_JSON_DEPTH": int(os.environ.get("CALLSITE_MAX_JSON_DEPTH", "32")),
     # Tokens a user may hold at once (one per device); logging in past it drops the oldest.
     "MAX_TOKENS_PER_USER": int(os.environ.get("CALLSITE_MAX_TOKENS_PER_USER", "20")),
+    # Sockets (API.md "Limits"): per user; a token bucket of messages per socket, and how long a
+    # socket may stay over it before it is closed; output waiting for a client that stopped
+    # reading.
+    "MAX_SOCKETS_PER_USER": int(os.environ.get("CALLSITE_MAX_SOCKETS_PER_USER", "10")),
+    "WS_RATE": float(os.environ.get("CALLSITE_WS_RATE", "20")),
+    "WS_BURST": int(os.environ.get("CALLSITE_WS_BURST", "100")),
+    "WS_FLOOD_SECONDS": float(os.environ.get("CALLSITE_WS_FLOOD_SECONDS", "10")),
+    "WS_MAX_UNSENT_BYTES": int(os.environ.get("CALLSITE_WS_MAX_BUFFER", str(1024 * 1024))),
     # WebSocket tickets (POST /api/ws/ticket/): single use, this many seconds.
     "WS_TICKET_SECONDS": int(os.environ.get("CALLSITE_WS_TICKET_SECONDS", "30")),
     # How often each process re-checks its sockets' credentials (revoked token, password
