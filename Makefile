@@ -47,6 +47,7 @@ run: demo
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(VENV)/.dev browser-deps services lint test-js
 	$(MAKE) --no-print-directory test-sqlite
@@ -71,4 +72,4 @@ bench-full: $(VENV)/.dev services
 	$(BIN)/python bench/run.py --full
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

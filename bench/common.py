@@ -291,6 +291,7 @@ class CpuMeter:
         self.groups = groups
         self.before: dict[str, float] = {}
         self.t0 = 0.0
+        self.wall = 0.0  # seconds between the last start() and stop()
 
     def _pids(self, spec: Sequence[int] | str) -> list[int]:
         return service_pids(spec) if isinstance(spec, str) else list(spec)
@@ -300,7 +301,7 @@ class CpuMeter:
         self.before = {k: _cpu_seconds(self._pids(v)) for k, v in self.groups.items()}
 
     def stop(self) -> dict[str, float]:
-        wall = max(1e-6, time.monotonic() - self.t0)
+        wall = self.wall = max(1e-6, time.monotonic() - self.t0)
         return {
             k: round(100 * (_cpu_seconds(self._pids(v)) - self.before[k]) / wall, 1)
             for k, v in self.groups.items()

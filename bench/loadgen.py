@@ -3,11 +3,7 @@
 The orchestrator (bench/run.py) starts one or more of these and drives each with JSON lines on
 stdin; every command answers with one JSON line on stdout. Times are ``time.monotonic()``, which on
 Linux is one clock for every process of the machine, so a send time taken in one client and a
-receive time taken in another compare directly.
-
-HTTP goes through a minimal keep-alive HTTP/1.1 client over asyncio streams: on a 2-core machine
-the load generator shares the CPU with the server, and httpx spends several times more CPU per
-request than this, which would be taken away from the server being measured.
+receive time taken in another compare directly. HTTP goes through bench/http11.py.
 """
 
 from __future__ import annotations
@@ -21,229 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import raise_fd_limit, token_for, username_for  # noqa: E402
+from cycleload import cycles  # noqa: E402
+from http11 import HttpPool  # noqa: E402
+from sockets import Listener, open_device, paced, ws_url  # noqa: E402
 
-OPEN_TIMEOUT = 120.0
-
-
-# --- minimal HTTP/1.1 keep-alive client -------------------------------------------------------
-
-
-class HttpError(Exception):
-    pass
-
-
-class HttpPool:
-    """Keep-alive connections to one server; one request at a time on each connection."""
-
-    def __init__(self, base: str) -> None:
-        host, _, port = base.partition(":")
-        self.host, self.port = host, int(port)
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def request(
-        self, method: str, path: str, token: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, bytes, float]:
-        """Returns (status, body, monotonic time at which the request was written)."""
-        payload = json.dumps(body).encode() if body is not None else b""
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: Token {token}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-        ).encode()
-        for attempt in range(2):
-            reused = bool(self.idle)
-            if reused:
-                reader, writer = self.idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            sent_at = time.monotonic()
-            try:
-                writer.write(head + payload)
-                status, data, keep = await self._read(reader)
-            except (ConnectionError, asyncio.IncompleteReadError, HttpError):
-                writer.close()
-                if reused and attempt == 0:
-                    continue  # the server closed an idle connection: retry on a new one
-                raise
-            if keep:
-                self.idle.append((reader, writer))
-            else:
-                writer.close()
-            return status, data, sent_at
-        raise HttpError("unreachable")
-
-    @staticmethod
-    async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionResetError("connection closed")
-        parts = line.split(None, 2)
-        if len(parts) < 2:
-            raise HttpError(f"bad status line {line!r}")
-        status = int(parts[1])
-        length: int | None = None
-        chunked = False
-        keep = True
-        while True:
-            h = await reader.readline()
-            if h in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = h.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"connection" and value.lower() == b"close":
-                keep = False
-        if chunked:
-            chunks = []
-            while True:
-                size = int((await reader.readline()).split(b";")[0], 16)
-                if size == 0:
-                    await reader.readline()
-                    break
-                chunks.append(await reader.readexactly(size))
-                await reader.readexactly(2)
-            data = b"".join(chunks)
-        elif length is not None:
-            data = await reader.readexactly(length)
-        else:
-            data = await reader.read()
-            keep = False
-        return status, data, keep
-
-    def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
-        self.idle.clear()
-
-
-# --- sockets ----------------------------------------------------------------------------------
-
-
-def ws_url(template: str, index: int) -> str:
-    return template.format(token=token_for(index), id=index, user=username_for(index))
-
-
-async def open_socket(url: str) -> tuple[ClientConnection, dict[str, Any]]:
-    """Connect and wait for the first message (session.ready, or the relay's ready)."""
-    ws = await connect(
-        url,
-        open_timeout=OPEN_TIMEOUT,
-        ping_interval=None,
-        close_timeout=2,
-        compression=None,
-        max_queue=None,
-    )
-    first = json.loads(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT))
-    return ws, first
-
-
-class Listener:
-    """Idle devices that note when each tagged invitation (or relayed message) arrives."""
-
-    def __init__(self) -> None:
-        self.sockets: dict[int, ClientConnection] = {}
-        self.urls: dict[int, str] = {}
-        self.readers: dict[int, asyncio.Task[None]] = {}
-        self.recv: dict[str, float] = {}
-        self.errors: list[str] = []
-        self.first_types: collections.Counter[str] = collections.Counter()
-
-    async def _read(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            async for raw in ws:
-                now = time.monotonic()
-                msg = json.loads(raw)
-                kind = msg.get("type")
-                if kind == "call.invitation_received":
-                    self.recv[msg.get("extended_data", "")] = now
-                elif kind == "relay":
-                    self.recv[msg.get("tag", "")] = now
-                elif kind == "error":
-                    self.errors.append(json.dumps(msg)[:300])
-
-    async def _open(self, index: int, url: str, sem: asyncio.Semaphore) -> bool:
-        async with sem:
-            try:
-                ws, first = await open_socket(url)
-            except Exception as exc:  # counted and reported, never fatal
-                self.errors.append(f"connect {index}: {exc!r}"[:300])
-                return False
-        self.first_types[str(first.get("type"))] += 1
-        self.sockets[index] = ws
-        self.urls[index] = url
-        self.readers[index] = asyncio.create_task(self._read(ws))
-        return True
-
-    async def connect(
-        self, template: str, first: int, last: int, concurrency: int
-    ) -> dict[str, Any]:
-        sem = asyncio.Semaphore(concurrency)
-        t0 = time.monotonic()
-        ok = await asyncio.gather(
-            *(self._open(i, ws_url(template, i), sem) for i in range(first, last))
-        )
-        secs = time.monotonic() - t0
-        return {
-            "connected": sum(ok),
-            "failed": len(ok) - sum(ok),
-            "secs": round(secs, 3),
-            "rate": round(sum(ok) / secs, 1) if secs else None,
-            "first_types": dict(self.first_types),
-            "errors": self.errors[:5],
-        }
-
-    async def drop_all(self) -> int:
-        """Cut every connection without a closing handshake (a network blip, a dead phone)."""
-        n = len(self.sockets)
-        for ws in self.sockets.values():
-            ws.transport.abort()
-        await asyncio.gather(*self.readers.values(), return_exceptions=True)
-        self.sockets.clear()
-        self.readers.clear()
-        return n
-
-    async def storm(self, concurrency: int) -> dict[str, Any]:
-        urls = dict(self.urls)
-        dropped = await self.drop_all()
-        self.first_types.clear()
-        self.errors.clear()
-        sem = asyncio.Semaphore(concurrency)
-        t0 = time.monotonic()
-        ok = await asyncio.gather(*(self._open(i, u, sem) for i, u in urls.items()))
-        secs = time.monotonic() - t0
-        return {
-            "dropped": dropped,
-            "reconnected": sum(ok),
-            "failed": len(ok) - sum(ok),
-            "secs": round(secs, 3),
-            "rate": round(sum(ok) / secs, 1) if secs else None,
-            "errors": self.errors[:5],
-        }
-
-    async def close_all(self) -> int:
-        n = len(self.sockets)
-        await asyncio.gather(*(ws.close() for ws in self.sockets.values()), return_exceptions=True)
-        await asyncio.gather(*self.readers.values(), return_exceptions=True)
-        self.sockets.clear()
-        self.readers.clear()
-        self.urls.clear()
-        return n
-
-    def take(self) -> dict[str, Any]:
-        out = {"recv": self.recv, "errors": self.errors[:20], "error_count": len(self.errors)}
-        self.recv, self.errors = {}, []
-        return out
-
-
-# --- invitations at a fixed rate ----------------------------------------------------------------
+# --- messages at a fixed rate --------------------------------------------------------------------
 
 
 async def invite_at_rate(
@@ -256,6 +38,7 @@ async def invite_at_rate(
     cancel_after: float,
     timeout: int = 60,
     drain: float = 60.0,
+    keep: bool = False,
 ) -> dict[str, Any]:
     """POST /api/calls/ at a fixed rate, each to a free callee, and cancel each one later.
 
@@ -264,7 +47,9 @@ async def invite_at_rate(
     server then takes a cancel for every invitation: twice the writes of the rate).
     ``cancel_after`` < 0: the calls are cancelled only after the sending window, so only the
     invitations load the server while latency is measured; users are not reused.
-    An invitation that finds nobody free is counted as skipped, not sent.
+    An invitation that finds nobody free is counted as skipped, not sent. ``keep``: leave the
+    calls ringing and return them as ``open``, for ``cancel_calls`` once their rings are counted
+    (a device that connects later rings through ``session.ready``, if the call still rings).
     """
     pool = HttpPool(base)
     free_callers = collections.deque(callers)
@@ -316,13 +101,8 @@ async def invite_at_rate(
                 free_callees.append(callee)
 
     total = int(rate * duration)
-    t0 = time.monotonic() + 0.05
-    for i in range(total):
-        target = t0 + i / rate
-        delay = target - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lags.append(time.monotonic() - target)
+    t0 = time.monotonic()
+    async for i in paced(rate, duration, lags):
         if not free_callers or not free_callees:
             skipped += 1
             continue
@@ -336,21 +116,9 @@ async def invite_at_rate(
     for task in pending:
         task.cancel()
     statuses["unfinished"] += len(pending)
-    if deferred:
+    if deferred and not keep:
         # Outside the measured window: free every callee before the next phase.
-        limit = asyncio.Semaphore(8)
-
-        async def cancel(token: str, call_id: str) -> None:
-            async with limit:
-                with contextlib.suppress(Exception):
-                    status, _, _ = await pool.request(
-                        "POST", f"/api/calls/{call_id}/cancel/", token, {}
-                    )
-                    statuses[f"cancel {status}"] += 1
-
-        await asyncio.wait(
-            [asyncio.create_task(cancel(*d)) for d in deferred], timeout=max(drain, 30.0)
-        )
+        statuses.update(await cancel_calls(base, deferred, max(drain, 30.0), pool))
     pool.close()
     return {
         "sent": sent,
@@ -361,36 +129,80 @@ async def invite_at_rate(
         "response_ms": response_ms,
         "send_lag_max_ms": round(max(lags) * 1000, 2) if lags else 0,
         "wall": round(time.monotonic() - t0, 3),
+        "open": deferred if keep else [],
     }
 
 
+async def cancel_calls(
+    base: str,
+    calls: list[list[str]] | list[tuple[str, str]],
+    limit_s: float = 30.0,
+    pool: HttpPool | None = None,
+) -> dict[str, int]:
+    """Cancel (token, call id) pairs, 8 at a time; the answers' statuses, counted."""
+    own = pool is None
+    pool = pool or HttpPool(base)
+    statuses: collections.Counter[str] = collections.Counter()
+    limit = asyncio.Semaphore(8)
+
+    async def cancel(token: str, call_id: str) -> None:
+        async with limit:
+            with contextlib.suppress(Exception):
+                status, _, _ = await pool.request(
+                    "POST", f"/api/calls/{call_id}/cancel/", token, {}
+                )
+                statuses[f"cancel {status}"] += 1
+
+    if calls:
+        await asyncio.wait([asyncio.create_task(cancel(*c)) for c in calls], timeout=limit_s)
+    if own:
+        pool.close()
+    return dict(statuses)
+
+
+class RelaySenders:
+    """Sockets that send the relay's messages, opened once per relay so no phase pays for them."""
+
+    def __init__(self) -> None:
+        self.socks: dict[str, list[ClientConnection]] = {}
+        self.drains: list[asyncio.Task[None]] = []
+
+    async def open(self, template: str, senders: list[int]) -> list[ClientConnection]:
+        if template not in self.socks:
+            socks = [(await open_device(ws_url(template, i), []))[0] for i in senders]
+            self.drains += [asyncio.create_task(_drain(ws)) for ws in socks]
+            self.socks[template] = socks
+        return self.socks[template]
+
+    async def close(self) -> None:
+        every = [ws for socks in self.socks.values() for ws in socks]
+        await asyncio.gather(*(ws.close() for ws in every), return_exceptions=True)
+        for task in self.drains:
+            task.cancel()
+        self.socks.clear()
+
+
 async def relay_at_rate(
-    template: str, senders: list[int], targets: list[int], rate: float, duration: float, prefix: str
+    relays: RelaySenders,
+    template: str,
+    senders: list[int],
+    targets: list[int],
+    rate: float,
+    duration: float,
+    prefix: str,
 ) -> dict[str, Any]:
     """The baseline: messages sent over sockets of the bare relay to other sockets, at a rate."""
-    socks = [(await open_socket(ws_url(template, i)))[0] for i in senders]
-    drains = [asyncio.create_task(_drain(ws)) for ws in socks]
+    socks = await relays.open(template, senders)
     sent: dict[str, float] = {}
     lags: list[float] = []
-    total = int(rate * duration)
-    t0 = time.monotonic() + 0.05
-    for i in range(total):
-        target = t0 + i / rate
-        delay = target - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lags.append(time.monotonic() - target)
+    async for i in paced(rate, duration, lags):
         tag = f"{prefix}:{i}"
         msg = json.dumps({"type": "relay", "to": targets[i % len(targets)], "tag": tag})
         sent[tag] = time.monotonic()
         await socks[i % len(socks)].send(msg)
-    await asyncio.sleep(0.5)
-    await asyncio.gather(*(ws.close() for ws in socks), return_exceptions=True)
-    for task in drains:
-        task.cancel()
     return {
         "sent": sent,
-        "attempted": total,
+        "attempted": len(sent),
         "skipped": 0,
         "statuses": {},
         "send_lag_max_ms": round(max(lags) * 1000, 2) if lags else 0,
@@ -403,130 +215,6 @@ async def _drain(ws: ClientConnection) -> None:
             pass
 
 
-# --- full call cycles --------------------------------------------------------------------------
-
-
-class Device:
-    """One connected user in the cycle benchmark; resolves futures as its events arrive."""
-
-    def __init__(self, index: int, ws: ClientConnection, errors: list[str]) -> None:
-        self.name = username_for(index)
-        self.ws = ws
-        self.errors = errors
-        self.invites: dict[str, asyncio.Future[str]] = {}
-        self.acks: dict[str, asyncio.Future[None]] = {}
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        with contextlib.suppress(Exception):
-            async for raw in self.ws:
-                msg = json.loads(raw)
-                kind = msg.get("type")
-                if kind == "call.invitation_received":
-                    fut = self.invites.pop(msg.get("extended_data", ""), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(msg["call_id"])
-                elif kind == "call.user_state_changed":
-                    if msg.get("user") == self.name and msg.get("state") == "received":
-                        ack = self.acks.pop(msg.get("call_id", ""), None)
-                        if ack is not None and not ack.done():
-                            ack.set_result(None)
-                elif kind == "error":
-                    self.errors.append(json.dumps(msg)[:300])
-
-
-async def cycles(
-    pairs: list[list[Any]], template: str, duration: float, prefix: str
-) -> dict[str, Any]:
-    """Closed loop per pair: invite, ring, ack, accept, end; as many cycles as fit in duration.
-
-    ``pairs``: [caller index, callee index, caller server "host:port", callee server].
-    """
-    errors: list[str] = []
-    pools: dict[str, HttpPool] = {}
-    devices: list[tuple[Device, Device, HttpPool, HttpPool]] = []
-    for caller, callee, caller_base, callee_base in pairs:
-        for base in (caller_base, callee_base):
-            pools.setdefault(base, HttpPool(base))
-        try:
-            wa = (await open_socket(ws_url(template.replace("{base}", caller_base), caller)))[0]
-            wb = (await open_socket(ws_url(template.replace("{base}", callee_base), callee)))[0]
-        except Exception as exc:  # an error of the run, not a crash of the client
-            errors.append(f"connect pair {caller}/{callee}: {exc!r}"[:300])
-            continue
-        a, b = Device(caller, wa, errors), Device(callee, wb, errors)
-        devices.append((a, b, pools[caller_base], pools[callee_base]))
-    done: list[float] = []
-    statuses: collections.Counter[str] = collections.Counter()
-    t_start = time.monotonic()
-    t_end = t_start + duration
-
-    async def check(what: str, result: tuple[int, bytes, float], want: int) -> bytes:
-        status, body, _ = result
-        statuses[f"{what} {status}"] += 1
-        if status != want:
-            errors.append(f"{what} {status}: {body[:200].decode(errors='replace')}")
-            raise HttpError(what)
-        return body
-
-    async def loop(k: int, a: Device, b: Device, pa: HttpPool, pb: HttpPool) -> None:
-        ta, tb = token_for(int(a.name[1:])), token_for(int(b.name[1:]))
-        n = 0
-        while time.monotonic() < t_end:
-            n += 1
-            tag = f"{prefix}:{k}:{n}"
-            t0 = time.monotonic()
-            ring: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            b.invites[tag] = ring
-            try:
-                body = await check(
-                    "invite",
-                    await pa.request(
-                        "POST", "/api/calls/", ta, {"invitees": [b.name], "extended_data": tag}
-                    ),
-                    201,
-                )
-                call_id = json.loads(body)["call"]["id"]
-                await asyncio.wait_for(ring, 10)
-                acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                b.acks[call_id] = acked
-                await b.ws.send(json.dumps({"type": "call.ack", "call_id": call_id}))
-                await asyncio.wait_for(acked, 10)
-                await check(
-                    "accept", await pb.request("POST", f"/api/calls/{call_id}/accept/", tb, {}), 200
-                )
-                await check(
-                    "end", await pa.request("POST", f"/api/calls/{call_id}/end/", ta, {}), 200
-                )
-            except TimeoutError:
-                errors.append(f"pair {k}: no event within 10 s")
-                return
-            except Exception as exc:
-                errors.append(f"pair {k}: {exc!r}"[:300])
-                return
-            if time.monotonic() <= t_end:
-                done.append(time.monotonic() - t0)
-
-    await asyncio.gather(*(loop(k, *d) for k, d in enumerate(devices)))
-    wall = time.monotonic() - t_start
-    for a, b, _, _ in devices:
-        await a.ws.close()
-        await b.ws.close()
-        a.task.cancel()
-        b.task.cancel()
-    for pool in pools.values():
-        pool.close()
-    return {
-        "cycles": len(done),
-        "secs": round(duration, 3),
-        "wall": round(wall, 3),
-        "cycle_s": done,
-        "errors": errors[:20],
-        "error_count": len(errors),
-        "statuses": dict(statuses),
-    }
-
-
 # --- the command loop --------------------------------------------------------------------------
 
 
@@ -536,6 +224,7 @@ async def main() -> None:
     reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     listener = Listener()
+    relays = RelaySenders()
 
     def reply(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -550,21 +239,26 @@ async def main() -> None:
         try:
             if cmd == "quit":
                 await listener.close_all()
+                await relays.close()
                 break
             elif cmd == "connect":
                 reply(await listener.connect(**req))
-            elif cmd == "storm":
-                reply(await listener.storm(**req))
+            elif cmd == "reconnect":
+                reply(await listener.reconnect(**req))
             elif cmd == "close_all":
-                reply({"closed": await listener.close_all()})
+                reply({"closed": await listener.close_all(**req)})
             elif cmd == "peek":
                 reply({"received": len(listener.recv)})
             elif cmd == "take":
                 reply(listener.take())
             elif cmd == "invite":
                 reply(await invite_at_rate(**req))
+            elif cmd == "cancel_calls":
+                reply({"statuses": await cancel_calls(**req)})
             elif cmd == "relay":
-                reply(await relay_at_rate(**req))
+                reply(await relay_at_rate(relays, **req))
+            elif cmd == "relay_open":
+                reply({"open": len(await relays.open(**req))})
             elif cmd == "cycles":
                 reply(await cycles(**req))
             else:

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invitations import selectors
-from invitations.api.views import ERRORS
+from invitations.api.views import ERRORS, signed_in
 
 from .ice import ice_servers_for
 
@@ -24,6 +24,7 @@ class IceServersView(APIView):
         "that has not ended: the call named by call_id, or any when none is named.",
     )
     def get(self, request: Request) -> Response:
-        with_turn = selectors.in_live_call(request.user, request.query_params.get("call_id"))
-        servers = ice_servers_for(request.user.get_username(), with_turn=with_turn)
+        user = signed_in(request)
+        with_turn = selectors.in_live_call(user, request.query_params.get("call_id"))
+        servers = ice_servers_for(user.get_username(), with_turn=with_turn)
         return Response({"ice_servers": servers})

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -28,17 +29,25 @@ from invitations.snapshots import display_name
 
 from .models import MissedCallsSeen
 
-User = get_user_model()
+UserModel = get_user_model()
 RECENT_CALLS = 20
 PEOPLE_SHOWN = 200
 
 
-def _seen_at(user: AbstractBaseUser) -> datetime | None:
+def signed_in(request: HttpRequest) -> User:
+    """The user @login_required let in."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
+def _seen_at(user: User) -> datetime | None:
     row = MissedCallsSeen.objects.filter(user=user).first()
     return row.seen_at if row else None
 
 
-def unseen_missed_count(user: AbstractBaseUser) -> int:
+def unseen_missed_count(user: User) -> int:
     qs = selectors.calls_for_user(user, missed="true")
     seen = _seen_at(user)
     if seen is not None:
@@ -65,7 +74,7 @@ def _outcome(call: Call, me: Any, username: str) -> tuple[str, bool]:
     }.get(call.end_reason or "", call.end_reason or ""), False
 
 
-def _recent_calls(user: AbstractBaseUser) -> list[dict[str, Any]]:
+def _recent_calls(user: User) -> list[dict[str, Any]]:
     username = user.get_username()
     seen = _seen_at(user)
     rows = []
@@ -93,7 +102,7 @@ def page(
     request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     """Render a signed-in page: the header and the incoming-call dialog need these on every page."""
-    user = request.user
+    user = signed_in(request)
     return render(
         request,
         template,
@@ -109,15 +118,16 @@ def page(
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    user = signed_in(request)
     search = request.GET.get("q", "").strip()
-    people = list(selectors.people(request.user, search)[:PEOPLE_SHOWN])
+    people = list(selectors.people(user, search)[:PEOPLE_SHOWN])
     return page(
         request,
         "calls/home.html",
         {
             "people": selectors.user_snapshots(people),
             "search": search,
-            "recent_calls": _recent_calls(request.user),
+            "recent_calls": _recent_calls(user),
         },
     )
 
@@ -125,7 +135,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def call_page(request: HttpRequest, call_id: str) -> HttpResponse:
     try:
-        call = selectors.call_for_user(request.user, call_id)
+        call = selectors.call_for_user(signed_in(request), validation.call_id(call_id))
     except CallError:
         # Not a participant: the same 404 as a call that does not exist (nothing is leaked).
         raise Http404("No such call.") from None
@@ -144,9 +154,10 @@ def new_call(request: HttpRequest) -> HttpResponse:
     call_type = request.GET.get("type", "video")
     if call_type not in ("video", "audio"):
         call_type = "video"
-    me = request.user.get_username()
-    users = {u.get_username(): u for u in User.objects.filter(username__in=wanted)}
-    names = {me: display_name(request.user)}
+    user = signed_in(request)
+    me = user.get_username()
+    users = {u.get_username(): u for u in UserModel.objects.filter(username__in=wanted)}
+    names = {me: display_name(user)}
     names.update({name: display_name(u) for name, u in users.items()})
     draft = {
         "id": "",
@@ -169,7 +180,7 @@ def new_call(request: HttpRequest) -> HttpResponse:
 @require_POST
 def mark_missed_seen(request: HttpRequest) -> HttpResponse:
     MissedCallsSeen.objects.update_or_create(
-        user=request.user, defaults={"seen_at": timezone.now()}
+        user=signed_in(request), defaults={"seen_at": timezone.now()}
     )
     return HttpResponseRedirect(reverse("home"))
 
@@ -190,7 +201,7 @@ class ProfileForm(forms.Form):
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = signed_in(request)
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():

@@ -68,13 +68,14 @@ class CountingInMemoryChannelLayer(InMemoryChannelLayer):
         wall = time.time()
         for channel, queue in list(self.channels.items()):
             expired = 0
-            while not queue.empty() and queue._queue[0][0] < wall:  # type: ignore[attr-defined]
+            while not queue.empty() and queue._queue[0][0] < wall:
                 queue.get_nowait()
                 expired += 1
             if expired:
                 record_drop("expired", expired, f"channel {channel}")
-            if queue.empty():
-                self.channels.pop(channel, None)
+                # Only a queue that held messages: an empty one may have a receiver waiting on it.
+                if queue.empty():
+                    self.channels.pop(channel, None)
         cutoff = int(wall) - self.group_expiry
         for members in self.groups.values():
             for name, joined in list(members.items()):
@@ -87,8 +88,8 @@ class _OverCapacityLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "%s of %s channels over capacity in group %s" and record.args:
-            dropped, _, group = record.args  # type: ignore[misc]
-            record_drop("full", int(dropped), f"group {group}")
+            dropped, _, group = tuple(record.args)
+            record_drop("full", int(str(dropped)), f"group {group}")
             return False  # record_drop has logged it, as a warning
         return True
 

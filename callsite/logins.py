@@ -36,14 +36,14 @@ from invitations.errors import error_body
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address as the trusted proxies (``NUM_PROXIES``) report it."""
-    remote = request.META.get("REMOTE_ADDR", "") or ""
-    hops = settings.NUM_PROXIES
+    remote = str(request.META.get("REMOTE_ADDR", "") or "")
+    hops = int(settings.NUM_PROXIES)
     if hops > 0:
         forwarded = [
             a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
         ]
         if forwarded:
-            return forwarded[-min(hops, len(forwarded))]
+            return str(forwarded[-min(hops, len(forwarded))])
     return remote
 
 

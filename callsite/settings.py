@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import SELF
@@ -311,7 +312,8 @@ REST_KNOX = {
 
 # --- Call invitation limits (API.md "Limits") -----------------------------------------------
 
-CALLSITE = {
+# Typed as a whole: values are ints, floats and strings, read by key.
+CALLSITE: dict[str, Any] = {
     "MAX_INVITEES_PER_REQUEST": int(os.environ.get("CALLSITE_MAX_INVITEES", "9")),
     "MAX_ACTIVE_PARTICIPANTS": int(os.environ.get("CALLSITE_MAX_PARTICIPANTS", "10")),
     "MIN_TIMEOUT": 1,
@@ -372,7 +374,7 @@ LOGGING = {
 
 # --- WebRTC ICE servers ---------------------------------------------------------------------
 
-CALLSITE_ICE = {
+CALLSITE_ICE: dict[str, Any] = {
     # Comma-separated, e.g. "stun:stun.example.org:3478". Empty by default: on localhost and on
     # one LAN host candidates are enough, and this server must not depend on a third party.
     "STUN_URLS": env_list("STUN_URLS", []),

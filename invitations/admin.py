@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -107,7 +108,8 @@ class CallAdmin(admin.ModelAdmin):
         permissions=["force_end"],
     )
     def force_end(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
-        ended = sum(services.force_end(call_id=c.pk, operator=request.user) for c in queryset)
+        operator = request.user if isinstance(request.user, User) else None
+        ended = sum(services.force_end(call_id=c.pk, operator=operator) for c in queryset)
         skipped = queryset.count() - ended
         self.message_user(
             request, f"Ended {ended} call(s); {skipped} had already ended.", messages.SUCCESS

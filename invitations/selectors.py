@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
 
-from . import validation
 from .errors import CallError, validation_error
 from .models import (
     LIVE_CALL_STATES,
@@ -23,7 +22,7 @@ from .models import (
 from .presence import online_user_ids
 from .snapshots import call_snapshot, display_name
 
-User = get_user_model()
+UserModel = get_user_model()
 
 
 def _with_participants(qs: QuerySet[Call]) -> QuerySet[Call]:
@@ -37,7 +36,7 @@ def snapshots(calls: list[Call]) -> list[dict[str, Any]]:
 
 
 def calls_for_user(
-    user: AbstractBaseUser, *, state: str | None = None, missed: str | None = None
+    user: User, *, state: str | None = None, missed: str | None = None
 ) -> QuerySet[Call]:
     """The user's calls, newest first; ``missed=true``: calls they were invited to and missed."""
     qs = Call.objects.filter(participants__user=user)
@@ -54,15 +53,14 @@ def calls_for_user(
     return _with_participants(qs.order_by("-created_at", "-pk").distinct())
 
 
-def call_for_user(user: AbstractBaseUser, call_id: Any) -> Call:
-    pk = validation.call_id(call_id)
-    call = _with_participants(Call.objects.filter(pk=pk, participants__user=user)).first()
+def call_for_user(user: User, call_id: UUID) -> Call:
+    call = _with_participants(Call.objects.filter(pk=call_id, participants__user=user)).first()
     if call is None:
         raise CallError("not_found", "No such call.")
     return call
 
 
-def incoming_calls(user: AbstractBaseUser) -> list[Call]:
+def incoming_calls(user: User) -> list[Call]:
     """Calls ringing for the user right now (what session.ready lists)."""
     return list(
         _with_participants(
@@ -75,7 +73,7 @@ def incoming_calls(user: AbstractBaseUser) -> list[Call]:
     )
 
 
-def current_call(user: AbstractBaseUser) -> Call | None:
+def current_call(user: User) -> Call | None:
     """The call the user talks in, if any (busy users are in at most one)."""
     return _with_participants(
         Call.objects.filter(
@@ -86,19 +84,19 @@ def current_call(user: AbstractBaseUser) -> Call | None:
     ).first()
 
 
-def in_live_call(user: AbstractBaseUser, call_id: Any = None) -> bool:
+def in_live_call(user: User, call_id: Any = None) -> bool:
     """Whether the user rings, is invited to or talks in a call that has not ended (that call,
     when ``call_id`` is given): who may have TURN credentials."""
     qs = Participant.objects.active().filter(user=user, call__state__in=LIVE_CALL_STATES)
     if call_id is not None:
         try:
-            qs = qs.filter(call_id=uuid.UUID(str(call_id)))
+            qs = qs.filter(call_id=UUID(str(call_id)))
         except ValueError:
             return False
     return qs.exists()
 
 
-def blocks_of(user: AbstractBaseUser) -> QuerySet:
+def blocks_of(user: User) -> QuerySet[Block]:
     """The users this user blocked, newest first, as ``Block`` rows with the blocked user."""
     return Block.objects.filter(blocker=user).select_related("blocked").order_by("-created_at")
 
@@ -114,8 +112,8 @@ def blockers_of(caller_id: int, user_ids: list[int]) -> set[int]:
     )
 
 
-def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
-    qs = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
+def people(user: User, search: str | None = None) -> QuerySet:
+    qs = UserModel.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
     if search:
         # PostgreSQL cannot compare text with NUL in it; no username contains one anyway.
         term = search.replace("\x00", "").strip()[:150]
@@ -127,7 +125,7 @@ def people(user: AbstractBaseUser, search: str | None = None) -> QuerySet:
     return qs
 
 
-def user_snapshots(users: list[AbstractBaseUser]) -> list[dict[str, Any]]:
+def user_snapshots(users: list[User]) -> list[dict[str, Any]]:
     online = online_user_ids([u.pk for u in users])
     return [
         {"username": u.get_username(), "display_name": display_name(u), "online": u.pk in online}
@@ -150,6 +148,7 @@ def pending_deadlines() -> list[tuple[float, str, Any]]:
         for pk, d in Participant.objects.ringing()
         .filter(deadline__isnull=False)
         .values_list("pk", "deadline")
+        if d is not None
     ]
     rows += [
         (d.timestamp(), "participant_offline", pk)
@@ -158,11 +157,13 @@ def pending_deadlines() -> list[tuple[float, str, Any]]:
             offline_deadline__isnull=False,
             call__state__in=LIVE_CALL_STATES,
         ).values_list("pk", "offline_deadline")
+        if d is not None
     ]
     rows += [
         (d.timestamp(), "caller_offline", str(pk))
         for pk, d in Call.objects.filter(
             state=CallState.RINGING, inviter_offline_deadline__isnull=False
         ).values_list("pk", "inviter_offline_deadline")
+        if d is not None
     ]
     return rows

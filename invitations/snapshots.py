@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .models import Call, Participant
 
@@ -17,7 +17,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def display_name(user: AbstractBaseUser) -> str:
+def display_name(user: User) -> str:
     full = f"{getattr(user, 'first_name', '')} {getattr(user, 'last_name', '')}".strip()
     return full or user.get_username()
 
@@ -29,7 +29,7 @@ def participant_snapshot(p: Participant) -> dict[str, Any]:
         "state": p.state,
         "reason": p.reason,
         "extended_data": p.extended_data,
-        "invited_by": p.invited_by.get_username() if p.invited_by_id else None,
+        "invited_by": p.invited_by.get_username() if p.invited_by is not None else None,
         "deadline": iso(p.deadline),
         "updated_at": iso(p.updated_at),
     }

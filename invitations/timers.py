@@ -25,7 +25,7 @@ from channels.worker import Worker
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import selectors, services
+from . import selectors, services, validation
 from .realtime.dispatch import DirectDispatch
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ Entry = tuple[float, str, Any]  # (unix time, kind, id)
 
 _EXPIRERS = {
     "invitation": lambda id_: services.expire(participant_id=int(id_)),
-    "caller_offline": lambda id_: services.expire_caller_offline(call_id=id_),
+    "caller_offline": lambda id_: services.expire_caller_offline(call_id=validation.call_id(id_)),
     "participant_offline": lambda id_: services.expire_participant_offline(
         participant_id=int(id_)
     ),

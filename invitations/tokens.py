@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -46,10 +46,11 @@ class Credential:
 
 
 def ttl() -> timedelta:
-    return knox_settings.TOKEN_TTL
+    value: timedelta = knox_settings.TOKEN_TTL
+    return value
 
 
-def issue(*, user: AbstractBaseUser, device_id: str = "") -> tuple[str, datetime]:
+def issue(*, user: User, device_id: str = "") -> tuple[str, datetime]:
     """A new token for this device of the user (replacing the device's previous one)."""
     with transaction.atomic():
         if device_id:
@@ -66,7 +67,7 @@ def issue(*, user: AbstractBaseUser, device_id: str = "") -> tuple[str, datetime
     return token, instance.expiry
 
 
-def import_keys(pairs: Iterable[tuple[AbstractBaseUser, str]], *, device_id: str = "") -> int:
+def import_keys(pairs: Iterable[tuple[User, str]], *, device_id: str = "") -> int:
     """Store tokens whose keys the caller chose (old DRF keys, benchmark fixtures), hashed."""
     expiry = timezone.now() + ttl()
     rows = [
@@ -125,9 +126,9 @@ def revoke(*, digest: str) -> None:
     AuthToken.objects.filter(digest=digest).delete()
 
 
-def revoke_all(*, user: AbstractBaseUser) -> int:
+def revoke_all(*, user: User) -> int:
     deleted, _ = AuthToken.objects.filter(user=user).delete()
-    return deleted
+    return int(deleted)
 
 
 def live_digests(digests: Iterable[str]) -> set[str]:
@@ -151,7 +152,7 @@ def _ticket_key(ticket: str) -> str:
     return "ws-ticket:" + hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_ticket(*, user: AbstractBaseUser, token_digest: str | None) -> tuple[str, datetime]:
+def issue_ticket(*, user: User, token_digest: str | None) -> tuple[str, datetime]:
     seconds = settings.CALLSITE["WS_TICKET_SECONDS"]
     ticket = secrets.token_urlsafe(32)
     cache.set(_ticket_key(ticket), {"user": user.pk, "token": token_digest}, timeout=seconds)

@@ -1,25 +1,28 @@
 """Checks for every value a client can send, shared by REST and WebSocket entry points.
 
 Each raises CallError("validation_error") with the offending field in ``details``, so a bad
-value never reaches the database.
+value never reaches the database. The edges parse raw input with these into the typed
+arguments the services take; the ``*_fields`` functions at the end parse one request body each,
+checking its fields in a fixed order, so the first error a client sees is always the same.
 """
 
 from __future__ import annotations
 
 import unicodedata
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 
 from .errors import CallError, validation_error
 from .models import CallType
 
-_MISSING = object()
+DEFAULT_REJECT_REASON = "declined"
 
 
 def limits() -> dict[str, Any]:
-    return settings.CALLSITE
+    configured: dict[str, Any] = settings.CALLSITE
+    return configured
 
 
 def request_body(data: Any) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def storable(value: str) -> bool:
 def usernames(value: Any, *, field: str = "invitees", me: str | None = None) -> list[str]:
     """A list of 1..N usernames, duplicates removed (first occurrence kept), never yourself."""
     top = limits()["MAX_INVITEES_PER_REQUEST"]
-    if value is _MISSING or value is None:
+    if value is None:
         raise validation_error(field, "This field is required.")
     if not isinstance(value, list):
         raise validation_error(field, "Must be a list of usernames.")
@@ -111,7 +114,7 @@ def usernames(value: Any, *, field: str = "invitees", me: str | None = None) -> 
 
 
 def extended_data(value: Any, *, field: str = "extended_data") -> str:
-    if value is None or value is _MISSING:
+    if value is None:
         return ""
     if not isinstance(value, str):
         raise validation_error(field, "Must be a string.")
@@ -123,31 +126,36 @@ def extended_data(value: Any, *, field: str = "extended_data") -> str:
     return value
 
 
-def call_type(value: Any) -> str:
-    if value is None or value is _MISSING:
+def call_type(value: Any) -> CallType:
+    if value is None:
         return CallType.VIDEO
     if value not in CallType.values:
         raise validation_error("type", 'Must be "video" or "audio".')
-    return value
+    return CallType(value)
+
+
+def default_timeout() -> int:
+    return int(limits()["DEFAULT_TIMEOUT"])
 
 
 def timeout(value: Any) -> int:
     lim = limits()
-    if value is None or value is _MISSING:
-        return lim["DEFAULT_TIMEOUT"]
+    if value is None:
+        return default_timeout()
     # bool is an int in Python; a client sending true means a bug, not one second.
     if isinstance(value, bool) or not isinstance(value, int):
         raise validation_error("timeout", "Must be a whole number of seconds.")
-    if not lim["MIN_TIMEOUT"] <= value <= lim["MAX_TIMEOUT"]:
+    seconds: int = value
+    if not lim["MIN_TIMEOUT"] <= seconds <= lim["MAX_TIMEOUT"]:
         raise validation_error(
             "timeout", f"Must be between {lim['MIN_TIMEOUT']} and {lim['MAX_TIMEOUT']} seconds."
         )
-    return value
+    return seconds
 
 
 def reason(value: Any) -> str:
-    if value is None or value is _MISSING:
-        return "declined"
+    if value is None:
+        return DEFAULT_REJECT_REASON
     top = limits()["REASON_MAX_LENGTH"]
     if not isinstance(value, str) or not value.strip():
         raise validation_error("reason", "Must be a non-empty string.")
@@ -161,10 +169,92 @@ def reason(value: Any) -> str:
 
 
 def device_id(value: Any) -> str:
-    if value is None or value is _MISSING or value == "":
+    if value is None or value == "":
         return ""
     if not isinstance(value, str) or len(value) > 64 or not storable(value):
         raise validation_error("device_id", "Must be a string of at most 64 characters.")
     if not plain_text(value):
         raise validation_error("device_id", "Must not contain control or bidirectional characters.")
     return value
+
+
+# --- one request body each, parsed into a service's keyword arguments -----------------------
+
+
+class StartCallFields(TypedDict):
+    invitees: list[str]
+    type: CallType
+    timeout: int
+    extended_data: str
+    device_id: str
+
+
+class InviteFields(TypedDict):
+    invitees: list[str]
+    extended_data: str
+
+
+class CancelFields(TypedDict):
+    invitees: list[str] | None  # None: every ringing invitation the actor sent
+    extended_data: str
+
+
+class RejectFields(TypedDict):
+    reason: str
+    extended_data: str
+    device_id: str
+
+
+class DeviceFields(TypedDict):
+    """Accept and quit: what to tell the others, and from which device."""
+
+    extended_data: str
+    device_id: str
+
+
+class ExtendedDataFields(TypedDict):
+    extended_data: str
+
+
+def start_call_fields(data: dict[str, Any], *, me: str) -> StartCallFields:
+    return {
+        "invitees": usernames(data.get("invitees"), me=me),
+        "type": call_type(data.get("type")),
+        "timeout": timeout(data.get("timeout")),
+        "extended_data": extended_data(data.get("extended_data")),
+        "device_id": device_id(data.get("device_id")),
+    }
+
+
+def invite_fields(data: dict[str, Any], *, me: str) -> InviteFields:
+    return {
+        "invitees": usernames(data.get("invitees"), me=me),
+        "extended_data": extended_data(data.get("extended_data")),
+    }
+
+
+def cancel_fields(data: dict[str, Any], *, me: str) -> CancelFields:
+    named = data.get("invitees")
+    return {
+        "invitees": None if named is None else usernames(named, me=me),
+        "extended_data": extended_data(data.get("extended_data")),
+    }
+
+
+def reject_fields(data: dict[str, Any]) -> RejectFields:
+    return {
+        "reason": reason(data.get("reason")),
+        "extended_data": extended_data(data.get("extended_data")),
+        "device_id": device_id(data.get("device_id")),
+    }
+
+
+def device_fields(data: dict[str, Any]) -> DeviceFields:
+    return {
+        "extended_data": extended_data(data.get("extended_data")),
+        "device_id": device_id(data.get("device_id")),
+    }
+
+
+def extended_data_fields(data: dict[str, Any]) -> ExtendedDataFields:
+    return {"extended_data": extended_data(data.get("extended_data"))}

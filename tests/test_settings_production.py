@@ -20,8 +20,9 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "from channels.layers import get_channel_layer, InMemoryChannelLayer as M; "
+        "from channels_redis.core import RedisChannelLayer as R; "
         "layer = get_channel_layer(); "
-        "kind = 'in-memory' if isinstance(layer, M) else type(layer).__module__; "
+        "kind = 'in-memory' if isinstance(layer, M) else 'redis' if isinstance(layer, R) else '?'; "
         "print(s.DEBUG, s.DATABASES['default']['ENGINE'], kind, ','.join(s.ALLOWED_HOSTS))"
     )
     return subprocess.run(
@@ -58,7 +59,7 @@ def test_production_reads_database_redis_and_hosts_from_the_environment() -> Non
     assert result.stdout.split() == [
         "False",
         "django.db.backends.postgresql",
-        "channels_redis.core",
+        "redis",
         "calls.example.org,api.example.org",
     ]
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from invitations import services, timers
 from invitations.models import CallEvent, Participant
+from tests.callflow import who
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,10 +50,6 @@ def timeout_events() -> list[tuple[int, datetime]]:
     )
     ids = {(p.call_id, p.user_id): p.pk for p in Participant.objects.all()}
     return [(ids[(c, u)], at) for c, u, at in rows]
-
-
-def who_deadline(snapshot: dict[str, Any], username: str) -> str:
-    return next(p["deadline"] for p in snapshot["participants"] if p["user"] == username)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
@@ -177,7 +174,7 @@ async def test_a_busy_shared_sync_thread_does_not_delay_new_deadlines(
     result = await sync_to_async(services.invite, thread_sensitive=False)(
         inviter=users["alice"], invitees=["bob"], timeout=1
     )
-    deadline = datetime.fromisoformat(who_deadline(result.call, "bob"))
+    deadline = datetime.fromisoformat(who(result.call, "bob")["deadline"])
     p = await sync_to_async(Participant.objects.get, thread_sensitive=False)(
         call_id=result.call["id"], user=users["bob"]
     )

@@ -1,7 +1,12 @@
+from __future__ import annotations
+
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
 
 from invitations import tokens
 
@@ -13,7 +18,7 @@ class DeviceTokenAuthentication(BaseAuthentication):
     checks them the way the WebSocket does. ``request.auth`` is the token's digest.
     """
 
-    def authenticate(self, request: Any) -> tuple[Any, str] | None:
+    def authenticate(self, request: Request) -> tuple[Any, str] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() not in (b"token", b"bearer"):
             return None
@@ -28,5 +33,18 @@ class DeviceTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         return credential.user, credential.token_digest or ""
 
-    def authenticate_header(self, request: Any) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return "Token"
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI document describes it: DRF's token scheme, ``Authorization: Token …``."""
+
+    target_class = "invitations.api.authentication.DeviceTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        scheme: dict[str, Any] = build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Token"
+        )
+        return scheme

@@ -42,8 +42,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         set_rollback()
         code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "server_error")
         headers: dict[str, str] = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        # Set by DRF on authentication failures; django-stubs does not declare it.
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
         details: dict[str, Any] | None = None
         if isinstance(exc, exceptions.ValidationError):
             details = (
@@ -55,9 +57,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         else:
             message = str(exc.detail)
         if isinstance(exc, exceptions.Throttled):
-            if exc.wait is not None:
-                headers["Retry-After"] = str(int(exc.wait) + 1)
-                details = {"retry_after": int(exc.wait) + 1}
+            wait = getattr(exc, "wait", None)  # set by Throttled.__init__; not in the stubs
+            if wait is not None:
+                headers["Retry-After"] = str(int(wait) + 1)
+                details = {"retry_after": int(wait) + 1}
             message = "Too many requests; slow down."
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
     # Anything else is a bug: log it, answer in the envelope, never leak a traceback.

@@ -41,6 +41,9 @@ class PairThrottle(SimpleRateThrottle):
         names = data.get("invitees")
         if not isinstance(names, list):
             return True  # the view refuses it
+        allowed, duration = self.parse_rate(self.rate)
+        if allowed is None or duration is None:
+            return True
         self.now = self.timer()
         keys: dict[str, list[float]] = {}
         for name in {n for n in names[:50] if isinstance(n, str)}:
@@ -49,13 +52,13 @@ class PairThrottle(SimpleRateThrottle):
                 "scope": self.scope,
                 "ident": f"{request.user.pk}:{digest}",
             }
-            history = [t for t in self.cache.get(key, []) if t > self.now - self.duration]
-            if len(history) >= self.num_requests:
+            history = [t for t in self.cache.get(key, []) if t > self.now - duration]
+            if len(history) >= allowed:
                 self.history = history
                 return self.throttle_failure()
             keys[key] = history
         for key, history in keys.items():
-            self.cache.set(key, [self.now, *history], self.duration)
+            self.cache.set(key, [self.now, *history], duration)
         return True
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:

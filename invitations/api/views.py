@@ -1,16 +1,22 @@
-"""REST endpoints of API.md: parse, check access, call a service. No logic of their own."""
+"""REST endpoints of API.md: parse, check access, call a service. No logic of their own.
+
+Each view parses the raw body with ``validation`` (the checks the WebSocket edge shares) into a
+service's typed keyword arguments: the fields first, in a fixed order, then the call id.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from invitations import selectors, services, tokens, validation
@@ -27,7 +33,7 @@ def body(request: Request) -> dict[str, Any]:
     return validation.request_body(request.data)
 
 
-def _token_user(request: Request, data: dict[str, Any]) -> Any:
+def _token_user(request: Request, data: dict[str, Any]) -> User:
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise CallError(
@@ -40,15 +46,23 @@ def _token_user(request: Request, data: dict[str, Any]) -> Any:
         raise CallError("not_authenticated", "Wrong username or password.")
     # With the request, so django-axes counts failures per account and address.
     user = authenticate(request._request, username=username, password=password)
-    if user is None or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         raise CallError("not_authenticated", "Wrong username or password.")
+    return user
+
+
+def signed_in(request: Request) -> User:
+    """The authenticated user (the default permission, IsAuthenticated, let only them in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise CallError("not_authenticated", "Authentication credentials were not provided.")
     return user
 
 
 class TokenView(APIView):
     permission_classes = [AllowAny]
 
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         return [TokenThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
@@ -70,12 +84,13 @@ class TokenView(APIView):
         request=None, responses={204: None, **ERRORS}, summary="Revoke the token you present"
     )
     def delete(self, request: Request) -> Response:
-        if not request.user.is_authenticated or not request.auth:
+        digest = request.auth if isinstance(request.auth, str) else ""
+        if not request.user.is_authenticated or not digest:
             raise CallError("not_authenticated", "Present the token to revoke (Authorization).")
-        tokens.revoke(digest=request.auth)
+        tokens.revoke(digest=digest)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def get_permissions(self):  # type: ignore[no-untyped-def]
+    def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()]
 
 
@@ -84,7 +99,7 @@ class TokensView(APIView):
         request=None, responses={204: None, **ERRORS}, summary="Revoke all of your tokens"
     )
     def delete(self, request: Request) -> Response:
-        tokens.revoke_all(user=request.user)
+        tokens.revoke_all(user=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -96,7 +111,8 @@ class WebSocketTicketView(APIView):
     )
     def post(self, request: Request) -> Response:
         ticket, expires_at = tokens.issue_ticket(
-            user=request.user, token_digest=request.auth or None
+            user=signed_in(request),
+            token_digest=request.auth if isinstance(request.auth, str) and request.auth else None,
         )
         return Response({"ticket": ticket, "expires_at": expires_at})
 
@@ -104,7 +120,7 @@ class WebSocketTicketView(APIView):
 class MeView(APIView):
     @extend_schema(responses={200: s.UserSerializer, **ERRORS}, summary="Who am I")
     def get(self, request: Request) -> Response:
-        return Response(selectors.user_snapshots([request.user])[0])
+        return Response(selectors.user_snapshots([signed_in(request)])[0])
 
 
 class UsersView(APIView):
@@ -116,13 +132,15 @@ class UsersView(APIView):
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
-            selectors.people(request.user, request.query_params.get("search")), request, view=self
+            selectors.people(signed_in(request), request.query_params.get("search")),
+            request,
+            view=self,
         )
         return paginator.get_paginated_response(selectors.user_snapshots(page or []))
 
 
 class CallsView(APIView):
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InvitationThrottle(), PairThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
@@ -137,7 +155,7 @@ class CallsView(APIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         qs = selectors.calls_for_user(
-            request.user, state=params.get("state"), missed=params.get("missed")
+            signed_in(request), state=params.get("state"), missed=params.get("missed")
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
@@ -149,32 +167,21 @@ class CallsView(APIView):
         summary="Start a call by inviting people",
     )
     def post(self, request: Request) -> Response:
-        data = body(request)
-        result = services.invite(
-            inviter=request.user,
-            invitees=data.get("invitees"),
-            type=data.get("type"),
-            timeout=data.get("timeout"),
-            extended_data=data.get("extended_data"),
-            device_id=data.get("device_id"),
-        )
+        me = signed_in(request)
+        fields = validation.start_call_fields(body(request), me=me.get_username())
+        result = services.invite(inviter=me, **fields)
         return Response({"call": result.call, "errors": result.errors}, status=201)
 
 
 class CallDetailView(APIView):
     @extend_schema(responses={200: s.CallSerializer, **ERRORS}, summary="One of your calls")
     def get(self, request: Request, call_id: str) -> Response:
-        call = selectors.call_for_user(request.user, call_id)
+        call = selectors.call_for_user(signed_in(request), validation.call_id(call_id))
         return Response(selectors.snapshots([call])[0])
 
 
-def _given(data: dict[str, Any], *fields: str) -> dict[str, Any]:
-    """The allowed fields the client sent (an absent one keeps the service's default)."""
-    return {f: data[f] for f in fields if f in data}
-
-
 class InviteView(APIView):
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InvitationThrottle(), PairThrottle()]
 
     @extend_schema(
@@ -183,11 +190,9 @@ class InviteView(APIView):
         summary="Invite more people into the call",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        result = services.add_invitees(
-            actor=request.user,
-            call_id=call_id,
-            **_given(body(request), "invitees", "extended_data"),
-        )
+        me = signed_in(request)
+        fields = validation.invite_fields(body(request), me=me.get_username())
+        result = services.add_invitees(actor=me, call_id=validation.call_id(call_id), **fields)
         return Response({"call": result.call, "errors": result.errors})
 
 
@@ -198,8 +203,10 @@ class CancelView(APIView):
         summary="Withdraw invitations you sent",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        fields = _given(body(request), "invitees", "extended_data")
-        return Response({"call": services.cancel(actor=request.user, call_id=call_id, **fields)})
+        me = signed_in(request)
+        fields = validation.cancel_fields(body(request), me=me.get_username())
+        call = services.cancel(actor=me, call_id=validation.call_id(call_id), **fields)
+        return Response({"call": call})
 
 
 class AcceptView(APIView):
@@ -209,8 +216,11 @@ class AcceptView(APIView):
         summary="Accept an invitation",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        fields = _given(body(request), "extended_data", "device_id")
-        return Response({"call": services.accept(actor=request.user, call_id=call_id, **fields)})
+        fields = validation.device_fields(body(request))
+        call = services.accept(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
+        return Response({"call": call})
 
 
 class RejectView(APIView):
@@ -220,8 +230,11 @@ class RejectView(APIView):
         summary="Decline an invitation",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        fields = _given(body(request), "reason", "extended_data", "device_id")
-        return Response({"call": services.reject(actor=request.user, call_id=call_id, **fields)})
+        fields = validation.reject_fields(body(request))
+        call = services.reject(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
+        return Response({"call": call})
 
 
 class QuitView(APIView):
@@ -231,8 +244,10 @@ class QuitView(APIView):
         summary="Leave the call",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        fields = _given(body(request), "extended_data", "device_id")
-        call = services.quit_call(actor=request.user, call_id=call_id, **fields)
+        fields = validation.device_fields(body(request))
+        call = services.quit_call(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
         return Response({"call": call})
 
 
@@ -243,8 +258,9 @@ class EndView(APIView):
         summary="End the call for everyone",
     )
     def post(self, request: Request, call_id: str) -> Response:
-        fields = _given(body(request), "extended_data")
-        return Response({"call": services.end(actor=request.user, call_id=call_id, **fields)})
+        fields = validation.extended_data_fields(body(request))
+        call = services.end(actor=signed_in(request), call_id=validation.call_id(call_id), **fields)
+        return Response({"call": call})
 
 
 class BlocksView(APIView):
@@ -255,7 +271,9 @@ class BlocksView(APIView):
     )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.blocks_of(request.user), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.blocks_of(signed_in(request)), request, view=self
+        )
         return paginator.get_paginated_response(
             [{"user": b.blocked.get_username(), "created_at": b.created_at} for b in page or []]
         )
@@ -268,12 +286,12 @@ class BlockView(APIView):
         summary="Block a user: their invitations to you answer as if you were busy",
     )
     def post(self, request: Request, username: str) -> Response:
-        row, created = blocks.block(blocker=request.user, username=username)
+        row, created = blocks.block(blocker=signed_in(request), username=username)
         return Response(
             {"user": username, "created_at": row.created_at}, status=201 if created else 200
         )
 
     @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Unblock a user")
     def delete(self, request: Request, username: str) -> Response:
-        blocks.unblock(blocker=request.user, username=username)
+        blocks.unblock(blocker=signed_in(request), username=username)
         return Response(status=status.HTTP_204_NO_CONTENT)

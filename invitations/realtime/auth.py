@@ -38,7 +38,8 @@ from .. import tokens
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin1")
     return None
@@ -52,7 +53,8 @@ def _credential_from(scope: dict[str, Any]) -> tuple[str, str] | None:
         if scheme.lower() in {"token", "bearer"} and key.strip():
             return "token", key.strip()
         return "token", ""  # an Authorization header we cannot use: the client meant to log in
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    raw_query: bytes = scope.get("query_string", b"")
+    query = parse_qs(raw_query.decode("latin1"))
     if "ticket" in query:
         return "ticket", query["ticket"][0].strip()
     if "token" in query:

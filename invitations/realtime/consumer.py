@@ -23,9 +23,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
-from .. import services, validation
+from .. import services
 from ..errors import CallError
 from ..events import user_group
 from . import protocol, relay
@@ -49,7 +49,7 @@ def _too_big_code() -> int:
 
 
 class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
-    user: AbstractBaseUser
+    user: User
     device_id: str
     presence = True  # subscribed to presence.changed (see protocol.wants_presence)
     registered = False
@@ -134,21 +134,15 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(protocol.error(failure, message))
 
     async def _ack(self, message: dict[str, Any]) -> None:
-        call_id = validation.call_id(message.get("call_id"), required=True)
+        call_id = protocol.ack_call_id(message)
         await database_sync_to_async(services.acknowledge)(
             actor=self.user, call_id=call_id, device_id=self.device_id
         )
 
     async def _relay(self, message: dict[str, Any]) -> None:
-        data = message.get("data")
-        if not isinstance(data, dict):
-            raise CallError(
-                "validation_error",
-                "data must be a JSON object.",
-                {"data": ["Must be an object (description or candidate)."]},
-            )
+        signal = protocol.signal(message)
         target = await database_sync_to_async(relay.resolve)(
-            sender=self.user, call_id=message.get("call_id"), to=message.get("to")
+            sender=self.user, call_id=signal.call_id, to=signal.to
         )
         # Awaited one by one from this single consumer: signals leave in the order they came,
         # and the layer keeps per-channel order, so the peer sees them in the same order.
@@ -161,7 +155,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
                     call_id=target.call_id,
                     sender=self.user.get_username(),
                     sender_device=self.device_id,
-                    data=data,
+                    data=signal.data,
                 ),
             },
         )

@@ -38,7 +38,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,7 +57,7 @@ class Device(Protocol):
 
     channel_name: str
     device_id: str
-    user: AbstractBaseUser
+    user: User
     registered: bool  # False from the moment the socket starts closing
 
     async def refresh_groups(self) -> None: ...
@@ -84,7 +84,7 @@ def _grace() -> float:
     return float(settings.CALLSITE["CALLER_OFFLINE_GRACE"])
 
 
-def _went_offline(user: AbstractBaseUser) -> None:
+def _went_offline(user: User) -> None:
     """Inside the user's lock: their last device is gone."""
     services.mark_user_offline(user=user, grace=_grace())
     name = user.get_username()
@@ -93,7 +93,7 @@ def _went_offline(user: AbstractBaseUser) -> None:
 
 def device_connected(
     *,
-    user: AbstractBaseUser,
+    user: User,
     device_id: str,
     channel_name: str,
     unless_closed: Device | None = None,
@@ -127,7 +127,7 @@ def device_connected(
     return not was_online
 
 
-def device_disconnected(*, user: AbstractBaseUser, channel_name: str) -> bool:
+def device_disconnected(*, user: User, channel_name: str) -> bool:
     """Forget a closed socket; True if it was the user's last device."""
     with transaction.atomic():
         services.lock_users([user.pk])
@@ -216,9 +216,10 @@ class _Local:
     async def add(self, device: Device) -> bool:
         self.devices[device.channel_name] = device
         self._ensure_task()
-        return await database_sync_to_async(device_connected)(
+        first: bool = await database_sync_to_async(device_connected)(
             user=device.user, device_id=device.device_id, channel_name=device.channel_name
         )
+        return first
 
     async def remove(self, device: Device) -> bool:
         self.devices.pop(device.channel_name, None)
@@ -226,9 +227,10 @@ class _Local:
             # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
             self.task.cancel()
             self.task = None
-        return await database_sync_to_async(device_disconnected)(
+        last: bool = await database_sync_to_async(device_disconnected)(
             user=device.user, channel_name=device.channel_name
         )
+        return last
 
     async def _run(self) -> None:
         while True:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .. import presence
 from ..models import DeviceConnection
@@ -23,7 +23,7 @@ from ..models import DeviceConnection
 CLOSE_TOO_MANY = 4429
 
 
-def sockets_open(user: AbstractBaseUser) -> int:
+def sockets_open(user: User) -> int:
     """The user's open sockets on every server process (fresh presence rows)."""
     return DeviceConnection.objects.filter(user=user, last_seen__gte=presence.fresh_since()).count()
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from .. import selectors, validation
@@ -43,6 +45,36 @@ def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
             {"type": [f"Must be one of {', '.join(CLIENT_TYPES)}."]},
         )
     return message
+
+
+def ack_call_id(message: dict[str, Any]) -> UUID:
+    """The call a ``call.ack`` acknowledges."""
+    return validation.call_id(message.get("call_id"), required=True)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """An ``rtc.signal`` from a client: opaque WebRTC ``data`` for participant ``to``."""
+
+    call_id: UUID
+    to: str
+    data: dict[str, Any]
+
+
+def signal(message: dict[str, Any]) -> Signal:
+    """Parse an ``rtc.signal``; whether the sender may signal ``to`` is relay.resolve's call."""
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise CallError(
+            "validation_error",
+            "data must be a JSON object.",
+            {"data": ["Must be an object (description or candidate)."]},
+        )
+    call_id = validation.call_id(message.get("call_id"), required=True)
+    to = message.get("to")
+    if not isinstance(to, str) or not to.strip():
+        raise validation_error("to", "Name the participant to signal (a username).")
+    return Signal(call_id=call_id, to=to, data=data)
 
 
 def frame_size(text: str | None, binary: bytes | None) -> int:
@@ -83,7 +115,7 @@ def error(exc: CallError, request: dict[str, Any] | None = None) -> dict[str, An
     return event
 
 
-def session_ready(user: AbstractBaseUser, device_id: str) -> dict[str, Any]:
+def session_ready(user: User, device_id: str) -> dict[str, Any]:
     """Everything a device needs to (re)build its view: what rings for me, what I talk in."""
     current = selectors.current_call(user)
     return {

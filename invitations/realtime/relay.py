@@ -16,11 +16,10 @@ The rules (API.md "Client -> server"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
-from .. import validation
 from ..errors import CallError, validation_error
 from ..models import LIVE_CALL_STATES, Participant, ParticipantState
 
@@ -32,14 +31,11 @@ class RelayTarget:
     device_id: str  # "" means every device of the user
 
 
-def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
+def resolve(*, sender: User, call_id: UUID, to: str) -> RelayTarget:
     """Check that ``sender`` may signal ``to`` in this call; say where the signal goes."""
-    call_pk = str(validation.call_id(call_id, required=True))
-    if not isinstance(to, str) or not to.strip():
-        raise validation_error("to", "Name the participant to signal (a username).")
     if to == sender.get_username():
         raise validation_error("to", "You cannot signal yourself.")
-    mine = Participant.objects.select_related("call").filter(call_id=call_pk, user=sender).first()
+    mine = Participant.objects.select_related("call").filter(call_id=call_id, user=sender).first()
     if mine is None:
         raise CallError("not_found", "No such call.")
     if mine.call.state not in LIVE_CALL_STATES:
@@ -47,7 +43,7 @@ def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
     if mine.state != ParticipantState.ACCEPTED:
         raise CallError("invalid_state", "Only participants in the call can signal.")
     theirs = (
-        Participant.objects.filter(call_id=call_pk, user__username=to)
+        Participant.objects.filter(call_id=call_id, user__username=to)
         .values_list("user_id", "state", "device_id")
         .first()
     )
@@ -56,4 +52,4 @@ def resolve(*, sender: AbstractBaseUser, call_id: Any, to: Any) -> RelayTarget:
     user_id, state, device_id = theirs
     if state != ParticipantState.ACCEPTED:
         raise CallError("invalid_state", f"{to} is not in the call ({state}).")
-    return RelayTarget(call_id=call_pk, user_id=user_id, device_id=device_id or "")
+    return RelayTarget(call_id=str(call_id), user_id=user_id, device_id=device_id or "")

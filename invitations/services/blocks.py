@@ -4,14 +4,14 @@ so the callee is not revealed (services/transitions.py consults ``selectors.bloc
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .. import validation
 from ..errors import CallError, validation_error
 from ..models import Block
 
 
-def _target(blocker: AbstractBaseUser, username: str) -> AbstractBaseUser:
+def _target(blocker: User, username: str) -> User:
     if not validation.storable(username):
         raise CallError("not_found", "No such user.")
     if username == blocker.get_username():
@@ -22,10 +22,10 @@ def _target(blocker: AbstractBaseUser, username: str) -> AbstractBaseUser:
     return user
 
 
-def block(*, blocker: AbstractBaseUser, username: str) -> tuple[Block, bool]:
+def block(*, blocker: User, username: str) -> tuple[Block, bool]:
     """Block ``username``; returns the row and whether it is new."""
     return Block.objects.get_or_create(blocker=blocker, blocked=_target(blocker, username))
 
 
-def unblock(*, blocker: AbstractBaseUser, username: str) -> None:
+def unblock(*, blocker: User, username: str) -> None:
     Block.objects.filter(blocker=blocker, blocked=_target(blocker, username)).delete()

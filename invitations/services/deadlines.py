@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
 
-from .. import validation
 from ..events import Outbox
 from ..models import (
     Call,
@@ -163,19 +163,19 @@ def expire_participant_offline(*, participant_id: int) -> bool:
         else:
             me.state, me.offline_deadline, me.updated_at = ParticipantState.QUIT, None, at
             record(call, Kind.QUIT, subject=me.user, because="offline")
-            after_quit(call, me, operator=None, extended_data="", device="", now=at, box=box)
+            after_quit(call, me, operator=None, extended_data="", device_id="", now=at, box=box)
         box.send_on_commit()
         return True
 
 
-def expire_caller_offline(*, call_id: Any) -> bool:
+def expire_caller_offline(*, call_id: UUID) -> bool:
     """End a ringing call whose inviter stayed offline for the whole grace period."""
     at = timezone.now()
     with transaction.atomic():
         call = (
             Call.objects.select_for_update()
             .filter(
-                pk=validation.call_id(call_id),
+                pk=call_id,
                 state=CallState.RINGING,
                 inviter_offline_deadline__lte=at,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,14 +19,14 @@ from ..models import LIVE_CALL_STATES, Call, CallState, Participant, Participant
 from ..presence import user_is_online
 
 
-def mark_user_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def mark_user_offline(*, user: User, grace: float) -> None:
     """The user's last device went away: unless one comes back within ``grace`` seconds, a call
     they ring out ends ``caller_offline`` and they leave the calls they talk in."""
     _mark_inviter_offline(user=user, grace=grace)
     _mark_participant_offline(user=user, grace=grace)
 
 
-def mark_user_online(*, user: AbstractBaseUser) -> None:
+def mark_user_online(*, user: User) -> None:
     """A device of the user connected: both offline countdowns stop."""
     Call.objects.filter(
         inviter=user, state__in=LIVE_CALL_STATES, inviter_offline_deadline__isnull=False
@@ -37,7 +37,7 @@ def mark_user_online(*, user: AbstractBaseUser) -> None:
 
 
 def start_caller_offline_if_no_device(
-    call: Call, inviter: AbstractBaseUser, now: datetime, box: Outbox
+    call: Call, inviter: User, now: datetime, box: Outbox
 ) -> None:
     """A call started with no device of the inviter connected (a REST-only caller) rings out
     with the same grace as one whose caller dropped: counted from the call's creation.
@@ -54,7 +54,7 @@ def start_caller_offline_if_no_device(
     box.schedule_caller_offline(deadline)
 
 
-def _mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_inviter_offline(*, user: User, grace: float) -> None:
     """Calls the user rings out end unless they return in time."""
     now = timezone.now()
     with transaction.atomic():
@@ -73,7 +73,7 @@ def _mark_inviter_offline(*, user: AbstractBaseUser, grace: float) -> None:
             box.send_on_commit()
 
 
-def _mark_participant_offline(*, user: AbstractBaseUser, grace: float) -> None:
+def _mark_participant_offline(*, user: User, grace: float) -> None:
     """They leave the calls they talk in unless they return.
 
     A reload or a network change reconnects within seconds and keeps the call; a closed tab or

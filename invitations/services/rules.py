@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
-from .. import validation
 from ..errors import CallError
 from ..events import Outbox
 from ..models import (
@@ -38,13 +38,12 @@ from ..models import (
 from ..selectors import blockers_of, busy_user_ids
 
 Kind = CallEvent.Kind
-User = get_user_model()
+UserModel = get_user_model()
 
 
-def lock_call(call_id: Any, user: AbstractBaseUser) -> tuple[Call, Participant]:
+def lock_call(call_id: UUID, user: User) -> tuple[Call, Participant]:
     """Lock the call row and return it with the user's participation (404 if they have none)."""
-    pk = validation.call_id(call_id)
-    call = Call.objects.select_for_update().select_related("inviter").filter(pk=pk).first()
+    call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
     me = None
     if call is not None:
         me = Participant.objects.filter(call=call, user=user).first()
@@ -102,8 +101,10 @@ def send_and_snapshot(box: Outbox) -> dict[str, Any]:
     return box.snapshot()
 
 
-def resolve_users(names: list[str]) -> tuple[list[AbstractBaseUser], list[dict[str, str]]]:
-    found = {u.get_username(): u for u in User.objects.filter(username__in=names, is_active=True)}
+def resolve_users(names: list[str]) -> tuple[list[User], list[dict[str, str]]]:
+    found = {
+        u.get_username(): u for u in UserModel.objects.filter(username__in=names, is_active=True)
+    }
     users = [found[n] for n in names if n in found]
     errors = [{"user": n, "reason": "not_found"} for n in names if n not in found]
     return users, errors
@@ -112,8 +113,8 @@ def resolve_users(names: list[str]) -> tuple[list[AbstractBaseUser], list[dict[s
 def invite_users(
     *,
     call: Call,
-    inviter: AbstractBaseUser,
-    users: list[AbstractBaseUser],
+    inviter: User,
+    users: list[User],
     existing: dict[int, Participant],
     extended_data: str,
     now: datetime,
@@ -183,7 +184,7 @@ def end_call(
     call: Call,
     reason: str,
     *,
-    operator: AbstractBaseUser | None,
+    operator: User | None,
     extended_data: str,
     now: datetime,
     box: Outbox,
@@ -219,7 +220,7 @@ def end_call(
 def end_if_over(
     call: Call,
     *,
-    operator: AbstractBaseUser | None,
+    operator: User | None,
     extended_data: str,
     now: datetime,
     box: Outbox,
@@ -258,14 +259,14 @@ def after_quit(
     call: Call,
     me: Participant,
     *,
-    operator: AbstractBaseUser | None,
+    operator: User | None,
     extended_data: str,
-    device: str,
+    device_id: str,
     now: datetime,
     box: Outbox,
 ) -> None:
     """Tell everyone someone left, and end the call if that was the end of it."""
-    state_changed(box, me, device)
+    state_changed(box, me, device_id)
     if call.state == CallState.RINGING and me.role == Role.INVITER:
         end_call(
             call,

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from ..models import (
     RINGING_STATES,
     Call,
     CallState,
+    CallType,
     EndReason,
     Participant,
     ParticipantState,
@@ -61,20 +63,20 @@ class InviteResult:
 
 def invite(
     *,
-    inviter: AbstractBaseUser,
-    invitees: Any,
-    type: Any = None,
-    timeout: Any = None,
-    extended_data: Any = None,
-    device_id: Any = None,
+    inviter: User,
+    invitees: list[str],
+    type: CallType = CallType.VIDEO,
+    timeout: int | None = None,
+    extended_data: str = "",
+    device_id: str = "",
 ) -> InviteResult:
-    """Start a call: the inviter is accepted at once, each invitee rings (or is busy)."""
-    names = validation.usernames(invitees, me=inviter.get_username())
-    call_type = validation.call_type(type)
-    seconds = validation.timeout(timeout)
-    data = validation.extended_data(extended_data)
-    device = validation.device_id(device_id)
-    users, errors = resolve_users(names)
+    """Start a call: the inviter is accepted at once, each invitee rings (or is busy).
+
+    ``timeout``: seconds each invitee rings for; None means the configured default.
+    """
+    if timeout is None:
+        timeout = validation.default_timeout()
+    users, errors = resolve_users(invitees)
     if not users:
         raise CallError(
             "validation_error",
@@ -87,24 +89,24 @@ def invite(
         if busy_user_ids([inviter.pk]):
             raise CallError("busy", "You are already ringing or talking in another call.")
         call = Call.objects.create(
-            inviter=inviter, type=call_type, timeout=seconds, extended_data=data
+            inviter=inviter, type=type, timeout=timeout, extended_data=extended_data
         )
         me = Participant.objects.create(
             call=call,
             user=inviter,
             role=Role.INVITER,
             state=ParticipantState.ACCEPTED,
-            extended_data=data,
-            device_id=device,
+            extended_data=extended_data,
+            device_id=device_id,
         )
         record(
             call,
             Kind.CREATED,
             actor=inviter,
-            type=call_type,
-            timeout=seconds,
-            extended_data=data,
-            device_id=device,
+            type=type,
+            timeout=timeout,
+            extended_data=extended_data,
+            device_id=device_id,
         )
         box = Outbox(call)
         invite_users(
@@ -112,7 +114,7 @@ def invite(
             inviter=inviter,
             users=users,
             existing={inviter.pk: me},  # the inviter takes one of the call's active places
-            extended_data=data,
+            extended_data=extended_data,
             now=now,
             box=box,
             errors=errors,
@@ -123,18 +125,16 @@ def invite(
 
 
 def add_invitees(
-    *, actor: AbstractBaseUser, call_id: Any, invitees: Any = None, extended_data: Any = None
+    *, actor: User, call_id: UUID, invitees: list[str], extended_data: str = ""
 ) -> InviteResult:
     """Invite more people into a call that has not ended; any accepted participant may."""
-    names = validation.usernames(invitees, me=actor.get_username())
-    data = validation.extended_data(extended_data)
     now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can invite others.")
-        users, errors = resolve_users(names)
+        users, errors = resolve_users(invitees)
         if not users:
             raise CallError(
                 "validation_error",
@@ -148,7 +148,7 @@ def add_invitees(
             inviter=actor,
             users=users,
             existing=existing,
-            extended_data=data,
+            extended_data=extended_data,
             now=now,
             box=box,
             errors=errors,
@@ -158,17 +158,15 @@ def add_invitees(
 
 
 def cancel(
-    *, actor: AbstractBaseUser, call_id: Any, invitees: Any = None, extended_data: Any = None
+    *, actor: User, call_id: UUID, invitees: list[str] | None = None, extended_data: str = ""
 ) -> dict[str, Any]:
-    """Withdraw ringing invitations the actor sent (all of them by default)."""
-    names = None if invitees is None else validation.usernames(invitees, me=actor.get_username())
-    data = validation.extended_data(extended_data)
+    """Withdraw ringing invitations the actor sent (``invitees=None``: all of them)."""
     now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
         refuse_if_ended(call)
         participants = list(Participant.objects.filter(call=call).select_related("user"))
-        if names is None:
+        if invitees is None:
             targets = [
                 p for p in participants if p.invited_by_id == actor.pk and p.state in RINGING_STATES
             ]
@@ -176,14 +174,14 @@ def cancel(
                 raise CallError("invalid_state", "You have no ringing invitations to cancel.")
         else:
             by_name = {p.user.get_username(): p for p in participants}
-            unknown = [n for n in names if n not in by_name]
+            unknown = [n for n in invitees if n not in by_name]
             if unknown:
                 raise CallError(
                     "validation_error",
                     "Some of these users were never invited to this call.",
                     {"invitees": [f"Not invited: {n}" for n in unknown]},
                 )
-            targets = [by_name[n] for n in names]
+            targets = [by_name[n] for n in invitees]
             if any(p.invited_by_id != actor.pk for p in targets):
                 raise CallError("permission_denied", "You can only cancel invitations you sent.")
             if any(p.state not in RINGING_STATES for p in targets):
@@ -196,24 +194,24 @@ def cancel(
                 now,
                 state=ParticipantState.CANCELLED,
                 deadline=None,
-                extended_data=data,
+                extended_data=extended_data,
             ):
                 raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
-            record(call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=data)
+            record(call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data)
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
                 operator=actor.get_username(),
-                extended_data=data,
+                extended_data=extended_data,
             )
             state_changed(box, p)
-        end_if_over(call, operator=actor, extended_data=data, now=now, box=box, cancelling=True)
+        end_if_over(
+            call, operator=actor, extended_data=extended_data, now=now, box=box, cancelling=True
+        )
         return send_and_snapshot(box)
 
 
-def _lock_invitation_to_answer(
-    actor: AbstractBaseUser, call_id: Any, action: str
-) -> tuple[Call, Participant]:
+def _lock_invitation_to_answer(actor: User, call_id: UUID, action: str) -> tuple[Call, Participant]:
     """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks."""
     call, me = lock_call(call_id, actor)
     # The inviter never answers their own invitation; but an inviter who quit an ongoing call
@@ -231,7 +229,7 @@ def _refuse_late_answer(me: Participant, now: datetime) -> None:
 
 
 def _move_ringing_invitation(
-    actor: AbstractBaseUser, call_id: Any, action: str, now: datetime, **changes: Any
+    actor: User, call_id: UUID, action: str, now: datetime, **changes: Any
 ) -> tuple[Call, Participant]:
     """Inside the transaction: move the actor's ringing invitation (accept or reject)."""
     call, me = _lock_invitation_to_answer(actor, call_id, action)
@@ -242,17 +240,15 @@ def _move_ringing_invitation(
     return call, me
 
 
-def _expire_if_late(call_id: Any, actor: AbstractBaseUser) -> None:
-    p = Participant.objects.filter(call_id=validation.call_id(call_id), user=actor).first()
+def _expire_if_late(call_id: UUID, actor: User) -> None:
+    p = Participant.objects.filter(call_id=call_id, user=actor).first()
     if p is not None and p.state in RINGING_STATES and p.deadline and p.deadline <= timezone.now():
         expire(participant_id=p.pk)
 
 
 def accept(
-    *, actor: AbstractBaseUser, call_id: Any, extended_data: Any = None, device_id: Any = None
+    *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
 ) -> dict[str, Any]:
-    data = validation.extended_data(extended_data)
-    device = validation.device_id(device_id)
     _expire_if_late(call_id, actor)
     now = timezone.now()
     with transaction.atomic():
@@ -262,31 +258,33 @@ def accept(
             "accept",
             now,
             state=ParticipantState.ACCEPTED,
-            extended_data=data,
-            device_id=device,
+            extended_data=extended_data,
+            device_id=device_id,
         )
         if call.state == CallState.RINGING:
             Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
             call.state = CallState.ONGOING
         record(
-            call, Kind.ACCEPTED, actor=actor, subject=actor, extended_data=data, device_id=device
+            call,
+            Kind.ACCEPTED,
+            actor=actor,
+            subject=actor,
+            extended_data=extended_data,
+            device_id=device_id,
         )
         box = Outbox(call)
-        state_changed(box, me, device)
+        state_changed(box, me, device_id)
         return send_and_snapshot(box)
 
 
 def reject(
     *,
-    actor: AbstractBaseUser,
-    call_id: Any,
-    reason: Any = None,
-    extended_data: Any = None,
-    device_id: Any = None,
+    actor: User,
+    call_id: UUID,
+    reason: str = validation.DEFAULT_REJECT_REASON,
+    extended_data: str = "",
+    device_id: str = "",
 ) -> dict[str, Any]:
-    why = validation.reason(reason)
-    data = validation.extended_data(extended_data)
-    device = validation.device_id(device_id)
     _expire_if_late(call_id, actor)
     now = timezone.now()
     with transaction.atomic():
@@ -296,27 +294,26 @@ def reject(
             "reject",
             now,
             state=ParticipantState.REJECTED,
-            reason=why,
-            extended_data=data,
+            reason=reason,
+            extended_data=extended_data,
         )
         record(
             call,
             Kind.REJECTED,
             actor=actor,
             subject=actor,
-            reason=why,
-            extended_data=data,
-            device_id=device,
+            reason=reason,
+            extended_data=extended_data,
+            device_id=device_id,
         )
         box = Outbox(call)
-        state_changed(box, me, device)
-        end_if_over(call, operator=actor, extended_data=data, now=now, box=box)
+        state_changed(box, me, device_id)
+        end_if_over(call, operator=actor, extended_data=extended_data, now=now, box=box)
         return send_and_snapshot(box)
 
 
-def acknowledge(*, actor: AbstractBaseUser, call_id: Any, device_id: Any = None) -> dict[str, Any]:
+def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str, Any]:
     """A device shows the invitation: inviting -> received. A no-op when already received."""
-    device = validation.device_id(device_id)
     now = timezone.now()
     with transaction.atomic():
         call, me = _lock_invitation_to_answer(actor, call_id, "acknowledge")
@@ -328,36 +325,52 @@ def acknowledge(*, actor: AbstractBaseUser, call_id: Any, device_id: Any = None)
             raise CallError(
                 "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
             )
-        record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device)
+        record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
         me.user = actor
-        state_changed(box, me, device)
+        state_changed(box, me, device_id)
         return send_and_snapshot(box)
 
 
 def quit_call(
-    *, actor: AbstractBaseUser, call_id: Any, extended_data: Any = None, device_id: Any = None
+    *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
 ) -> dict[str, Any]:
     """Leave a call. The inviter quitting a call that still rings cancels it for everyone."""
-    data = validation.extended_data(extended_data)
-    device = validation.device_id(device_id)
     now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
         refuse_if_ended(call)
         if not move(
-            me, (ParticipantState.ACCEPTED,), now, state=ParticipantState.QUIT, extended_data=data
+            me,
+            (ParticipantState.ACCEPTED,),
+            now,
+            state=ParticipantState.QUIT,
+            extended_data=extended_data,
         ):
             raise CallError("invalid_state", "Only participants in the call can quit it.")
-        record(call, Kind.QUIT, actor=actor, subject=actor, extended_data=data, device_id=device)
+        record(
+            call,
+            Kind.QUIT,
+            actor=actor,
+            subject=actor,
+            extended_data=extended_data,
+            device_id=device_id,
+        )
         box = Outbox(call)
         me.user = actor
-        after_quit(call, me, operator=actor, extended_data=data, device=device, now=now, box=box)
+        after_quit(
+            call,
+            me,
+            operator=actor,
+            extended_data=extended_data,
+            device_id=device_id,
+            now=now,
+            box=box,
+        )
         return send_and_snapshot(box)
 
 
-def end(*, actor: AbstractBaseUser, call_id: Any, extended_data: Any = None) -> dict[str, Any]:
+def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any]:
     """End the call for everyone; any accepted participant may."""
-    data = validation.extended_data(extended_data)
     now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
@@ -365,15 +378,17 @@ def end(*, actor: AbstractBaseUser, call_id: Any, extended_data: Any = None) -> 
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can end it.")
         box = Outbox(call)
-        end_call(call, EndReason.ENDED, operator=actor, extended_data=data, now=now, box=box)
+        end_call(
+            call, EndReason.ENDED, operator=actor, extended_data=extended_data, now=now, box=box
+        )
         return send_and_snapshot(box)
 
 
-def force_end(*, call_id: Any, operator: AbstractBaseUser | None = None) -> bool:
+def force_end(*, call_id: UUID, operator: User | None = None) -> bool:
     """End a call from the admin. Returns False if it had already ended."""
     now = timezone.now()
     with transaction.atomic():
-        call = Call.objects.select_for_update().filter(pk=validation.call_id(call_id)).first()
+        call = Call.objects.select_for_update().filter(pk=call_id).first()
         if call is None or call.is_ended:
             return False
         box = Outbox(call)

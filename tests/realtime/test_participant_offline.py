@@ -15,11 +15,9 @@ from channels.db import database_sync_to_async
 
 from invitations import selectors, services
 from invitations.models import Call, CallEvent, Participant
-from tests import ws_support
-from tests.ws_support import Devices, accept, invite, timer_worker
+from tests.realtime.support import Devices, accept, invite, timer_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 GRACE = 0.6
 

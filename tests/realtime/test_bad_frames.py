@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests import ws_support
-from tests.ws_support import Devices
+from tests.realtime.support import Devices
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 @pytest.mark.parametrize("depth", [33, 5000])

@@ -12,11 +12,9 @@ from django.utils import timezone
 
 from invitations.models import Call, DeviceConnection
 from invitations.realtime.devices import sweep
-from tests import ws_support
-from tests.ws_support import Device, Devices, invite
+from tests.realtime.support import Device, Devices, invite
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 def online_in_api(client: Any, username: str) -> bool:

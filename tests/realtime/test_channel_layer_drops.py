@@ -7,6 +7,7 @@ behind keeps its group memberships, so its later invitations still reach it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -86,3 +87,13 @@ async def test_redis_over_capacity_drops_are_counted_and_logged(caplog) -> None:
     finally:
         await layer.flush()
         await layer.close_pools()
+
+
+async def test_a_receiver_waiting_on_an_empty_channel_survives_the_sweep() -> None:
+    layer = CountingInMemoryChannelLayer()
+    layer.cleanup_interval = 0
+    waiting = asyncio.ensure_future(layer.receive("inbox.idle"))
+    await asyncio.sleep(0)
+    layer._clean_expired()
+    await layer.send("inbox.idle", {"type": "call.event"})
+    assert (await asyncio.wait_for(waiting, 2))["type"] == "call.event"

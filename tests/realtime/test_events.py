@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from invitations.models import Participant, ParticipantState
-from tests import ws_support
-from tests.ws_support import (
+from tests.callflow import states
+from tests.realtime.support import (
     Devices,
     accept,
     cancel,
@@ -20,11 +20,6 @@ from tests.ws_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
-
-
-def state_of(call: dict[str, Any], username: str) -> str:
-    return next(p["state"] for p in call["participants"] if p["user"] == username)
 
 
 def assert_call_event(event: dict[str, Any], call_id: str) -> None:
@@ -101,7 +96,7 @@ async def test_ack_moves_to_received_and_everyone_sees_the_acting_device(
             "received",
             "phone",
         )
-        assert state_of(changed["call"], "bob") == "received"
+        assert states(changed["call"])["bob"] == "received"
     # A second ack (the other device) is a no-op: no event, no error.
     await laptop.send({"type": "call.ack", "call_id": call["id"]})
     await laptop.ping()
@@ -193,7 +188,7 @@ async def test_timeout_reaches_the_invitee_through_the_timer_worker(
 
         timed_out = await bob.next("call.invitation_timeout", timeout=4)
         assert_call_event(timed_out, call["id"])
-        assert state_of(timed_out["call"], "bob") == "timeout"
+        assert states(timed_out["call"])["bob"] == "timeout"
         for d in (bob, alice):
             changed = await d.next("call.user_state_changed")
             assert (changed["user"], changed["state"]) == ("bob", "timeout")
@@ -229,7 +224,7 @@ async def test_a_user_rejected_as_busy_never_rings_and_gets_no_events(
     await carol.next("call.user_state_changed")
 
     second = (await invite(inviter=users["alice"], invitees=["carol", "bob"])).call
-    assert state_of(second, "carol") == "rejected"
+    assert states(second)["carol"] == "rejected"
 
     await carol.nothing(0.5)
     assert first["id"] != second["id"]
@@ -252,7 +247,7 @@ async def test_reconnect_resyncs_what_was_missed_while_offline(
     third = await devices(users["bob"], "phone")
     assert third.ready["incoming"] == []
     assert third.ready["current"]["id"] == call["id"]
-    assert state_of(third.ready["current"], "bob") == "accepted"
+    assert states(third.ready["current"])["bob"] == "accepted"
     p = await database_sync_to_async(Participant.objects.get)(
         call_id=call["id"], user__username="bob"
     )

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests import ws_support
-from tests.ws_support import (
+from tests.realtime.support import (
     Device,
     Devices,
     accept,
@@ -16,7 +15,6 @@ from tests.ws_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 async def drain(*devs: Device) -> None:
@@ -32,7 +30,7 @@ async def drain(*devs: Device) -> None:
         )
 
 
-async def in_call(users: dict[str, Any], devices: Devices, bob_device: str | None = "phone"):
+async def in_call(users: dict[str, Any], devices: Devices, bob_device: str = "phone"):
     """alice (device a1) calls bob, who has a phone and a laptop and accepts on ``bob_device``."""
     alice = await devices(users["alice"], "a1")
     phone = await devices(users["bob"], "phone")
@@ -85,7 +83,7 @@ async def test_answers_go_back_to_the_device_the_inviter_started_with(
 async def test_without_an_accepting_device_every_device_gets_the_signal(
     users: dict[str, Any], devices: Devices
 ) -> None:
-    call, alice, phone, laptop = await in_call(users, devices, bob_device=None)
+    call, alice, phone, laptop = await in_call(users, devices, bob_device="")
     await alice.send(signal(call["id"], "bob", {"candidate": None}))
     for d in (phone, laptop):
         assert (await d.next("rtc.signal"))["data"] == {"candidate": None}

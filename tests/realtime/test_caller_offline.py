@@ -13,11 +13,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from invitations.models import Call
-from tests import ws_support
-from tests.ws_support import Devices, accept, invite, timer_worker
+from tests.realtime.support import Devices, accept, invite, timer_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 GRACE = 0.6
 
@@ -107,7 +105,7 @@ async def test_an_ongoing_call_never_ends_caller_offline_the_caller_just_leaves(
     users: dict[str, Any], devices: Devices
 ) -> None:
     # Caller offline is a rule for ringing calls. Once someone accepted, a caller whose devices
-    # stay away leaves like any participant (test_ws_participant_offline.py): here only bob
+    # stay away leaves like any participant (test_participant_offline.py): here only bob
     # remains, so the call ends all_left.
     async with timer_worker():
         alice = await devices(users["alice"])

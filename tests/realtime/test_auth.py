@@ -9,11 +9,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.test import Client
 
-from tests import ws_support
-from tests.ws_support import Device, open_socket, token_for
+from tests.realtime.support import Device, open_socket, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 def session_cookie(user: Any) -> str:

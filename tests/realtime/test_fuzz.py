@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests import ws_support
-from tests.ws_support import Devices, invite
+from tests.realtime.support import Devices, invite
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 LIMIT = 64 * 1024
 ERROR_CODES = {"validation_error", "not_found", "invalid_state", "permission_denied", "throttled"}

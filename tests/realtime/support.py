@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
@@ -159,9 +158,3 @@ cancel = database_sync_to_async(services.cancel)
 end = database_sync_to_async(services.end)
 quit_call = database_sync_to_async(services.quit_call)
 
-
-@pytest_asyncio.fixture
-async def devices() -> AsyncIterator[Devices]:
-    opened = Devices()
-    yield opened
-    await opened.close_all()

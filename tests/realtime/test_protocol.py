@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from invitations.realtime.protocol import MAX_FRAME_BYTES
-from tests import ws_support
-from tests.ws_support import (
+from tests.realtime.support import (
     Devices,
     accept,
     end,
@@ -18,7 +17,6 @@ from tests.ws_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 
 def assert_error(event: dict[str, Any], code: str) -> dict[str, Any]:

@@ -15,11 +15,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from invitations import tokens
-from tests import ws_support
-from tests.ws_support import Device, Devices, open_socket, token_for
+from tests.realtime.support import Device, Devices, open_socket, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-devices = ws_support.devices  # the fixture
 
 RECHECK = 0.3
 
