@@ -23,12 +23,13 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from .. import services
 from ..errors import CallError
 from ..events import user_group
-from . import protocol, relay
+from . import limits, protocol, relay
 from .devices import LOCAL, PRESENCE_GROUP
 from .dispatch import DirectDispatch
 from .revocation import WATCH
@@ -53,6 +54,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     device_id: str
     presence = True  # subscribed to presence.changed (see protocol.wants_presence)
     registered = False
+    closing = False  # closed by us for flooding: whatever still arrives is dropped
 
     async def connect(self) -> None:
         # Accept first, then close: a close before accept becomes an HTTP 403 on most servers,
@@ -72,6 +74,18 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(protocol.error(exc))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
+        if await database_sync_to_async(limits.sockets_open)(user) >= limits.max_sockets():
+            await self._send(
+                protocol.error(
+                    CallError(
+                        "throttled",
+                        f"At most {limits.max_sockets()} sockets per user: close another first.",
+                    )
+                )
+            )
+            await self.close(code=limits.CLOSE_TOO_MANY)
+            return
+        self.budget = limits.MessageBudget()
         self.user = user
         self.auth_token: str | None = self.scope.get("auth_token")
         self.password_seen = user.password
@@ -111,7 +125,11 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     # --- client -> server ------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.registered:
+        if not self.registered or self.closing:
+            return
+        verdict = self.budget.take()
+        if verdict is not limits.Verdict.OK:
+            await self._over_budget(verdict)
             return
         if protocol.frame_size(text_data, bytes_data) > protocol.MAX_FRAME_BYTES:
             await self.close(code=_too_big_code())
@@ -132,6 +150,25 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             logger.exception("ws message from %s failed", self.user)
             failure = CallError("server_error", "Something went wrong on the server.")
             await self._send(protocol.error(failure, message))
+
+    async def _over_budget(self, verdict: limits.Verdict) -> None:
+        """A message over the socket's budget is dropped unread (realtime/limits.py)."""
+        if verdict is limits.Verdict.CLOSE:
+            self.closing = True
+            await self._send(
+                protocol.error(CallError("throttled", "Too many messages for too long."))
+            )
+            await self.close(code=limits.CLOSE_TOO_MANY)
+        elif verdict is limits.Verdict.DROP_AND_TELL:
+            rate = settings.CALLSITE["WS_RATE"]
+            await self._send(
+                protocol.error(
+                    CallError(
+                        "throttled",
+                        f"Too many messages: at most {rate:g} a second; some were dropped.",
+                    )
+                )
+            )
 
     async def _ack(self, message: dict[str, Any]) -> None:
         call_id = protocol.ack_call_id(message)
