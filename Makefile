@@ -46,9 +46,12 @@ migrate: $(VENV)/.runtime
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
+# The demo listens on loopback only; `serve` refuses another HOST unless SERVE_ARGS=--insecure-demo
+# (DEBUG on, the repository's SECRET_KEY and demo passwords: a trusted network only).
+SERVE_ARGS ?=
 run: demo
 	@echo "callsite: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, API docs: /api/docs/)"
-	$(BIN)/python manage.py serve --bind $(HOST) --port $(PORT)
+	$(BIN)/python manage.py serve --bind $(HOST) --port $(PORT) $(SERVE_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

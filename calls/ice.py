@@ -25,16 +25,22 @@ def turn_credentials(
     return {"username": turn_user, "credential": base64.b64encode(digest).decode()}
 
 
-def ice_servers_for(username: str) -> list[dict[str, Any]]:
+# TURN relays media at the operator's expense: credentials live at most this long.
+MAX_TURN_TTL = 30 * 60
+
+
+def ice_servers_for(username: str, *, with_turn: bool) -> list[dict[str, Any]]:
+    """STUN for anyone signed in; TURN only when ``with_turn`` (the user is in a live call)."""
     cfg = settings.CALLSITE_ICE
     servers: list[dict[str, Any]] = []
     if cfg["STUN_URLS"]:
         servers.append({"urls": cfg["STUN_URLS"]})
-    if cfg["TURN_URLS"] and cfg["TURN_SECRET"]:
+    if with_turn and cfg["TURN_URLS"] and cfg["TURN_SECRET"]:
+        ttl = min(cfg["TURN_TTL"], MAX_TURN_TTL)
         servers.append(
             {
                 "urls": cfg["TURN_URLS"],
-                **turn_credentials(username, secret=cfg["TURN_SECRET"], ttl=cfg["TURN_TTL"]),
+                **turn_credentials(username, secret=cfg["TURN_SECRET"], ttl=ttl),
             }
         )
     return servers

@@ -98,7 +98,9 @@ def _recent_calls(user: User) -> list[dict[str, Any]]:
     return rows
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+def page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     """Render a signed-in page: the header and the incoming-call dialog need these on every page."""
     user = signed_in(request)
     return render(
@@ -110,6 +112,7 @@ def page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpRe
             "unseen_missed": unseen_missed_count(user),
             "page_config": {"me": user.get_username(), "display_name": display_name(user)},
         },
+        status=status,
     )
 
 
@@ -182,9 +185,18 @@ def mark_missed_seen(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("home"))
 
 
+def _plain_name(value: str) -> None:
+    if not validation.plain_text(value):
+        raise forms.ValidationError("Names cannot contain control or bidirectional characters.")
+
+
 class ProfileForm(forms.Form):
-    first_name = forms.CharField(max_length=150, required=False, label="First name")
-    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    first_name = forms.CharField(
+        max_length=150, required=False, label="First name", validators=[_plain_name]
+    )
+    last_name = forms.CharField(
+        max_length=150, required=False, label="Last name", validators=[_plain_name]
+    )
 
 
 @login_required
@@ -198,6 +210,6 @@ def profile(request: HttpRequest) -> HttpResponse:
             user.save(update_fields=["first_name", "last_name"])
             messages.success(request, f"Saved. People now see you as {display_name(user)}.")
             return HttpResponseRedirect(reverse("profile"))
-    else:
-        form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
+        return page(request, "calls/profile.html", {"form": form}, status=400)
+    form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
     return page(request, "calls/profile.html", {"form": form})

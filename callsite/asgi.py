@@ -17,7 +17,8 @@ django_asgi_app = SyncChainASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from callsite import embedded_timers  # noqa: E402
+from callsite import embedded_timers, wsbuffer  # noqa: E402
+from callsite.bodylimit import RequestBodyLimit  # noqa: E402
 from callsite.middleware import QUIET_PATHS  # noqa: E402
 from callsite.ws_observe import ObservedWebSocket  # noqa: E402
 from invitations.realtime.routing import websocket_application  # noqa: E402
@@ -79,12 +80,19 @@ async def _overloaded(send: Any) -> None:
     await send({"type": "http.response.body", "body": OVERLOADED_BODY})
 
 
+# Under Daphne: close clients that stop reading once 1 MiB waits for them (callsite/wsbuffer.py).
+wsbuffer.install(settings.CALLSITE["WS_MAX_UNSENT_BYTES"])
+
 application = ProtocolTypeRouter(
     {
-        "http": BoundedHTTP(
-            django_asgi_app,
-            settings.CALLSITE["HTTP_CONCURRENCY"],
-            settings.CALLSITE["HTTP_QUEUE_WAIT"],
+        # The body limit first, so an oversized body never waits for (or holds) a request slot.
+        "http": RequestBodyLimit(
+            BoundedHTTP(
+                django_asgi_app,
+                settings.CALLSITE["HTTP_CONCURRENCY"],
+                settings.CALLSITE["HTTP_QUEUE_WAIT"],
+            ),
+            settings.CALLSITE["MAX_REQUEST_BODY_BYTES"],
         ),
         "websocket": ObservedWebSocket(websocket_application()),
         "channel": timer_application(),

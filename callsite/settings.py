@@ -15,10 +15,12 @@ environment, with defaults that make `make run` work on a fresh machine:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,21 +76,28 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    # Only for the migration that hashes the tokens it issued before knox (invitations 0004).
     "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     # First: request id, log context, HTTP metrics and the access line (callsite/middleware.py).
     "callsite.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 (callsite/logins.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callsite.urls"
@@ -222,6 +231,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "callsite.logins.LoginAttemptBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Password guessing (callsite/logins.py) ---------------------------------------------------
+
+# Trusted reverse proxies in front of the server, each appending to X-Forwarded-For (nginx with
+# $proxy_add_x_forwarded_for). 0: the client is REMOTE_ADDR. Used by every per-address limit.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30")))
+AXES_CLIENT_IP_CALLABLE = "callsite.logins.client_ip"
+AXES_LOCKOUT_CALLABLE = "callsite.logins.lockout_response"
+# Failed logins are a WARNING of django-axes; passwords are never logged (AXES_SENSITIVE_...).
+AXES_VERBOSE = env_bool("LOGIN_LOG_FAILURES", True)
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -231,29 +259,54 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Form posts (the login pages); the ASGI body limit (callsite/bodylimit.py) comes first anyway.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
-# Behind nginx (deploy/nginx), which terminates TLS and says so in X-Forwarded-Proto: without
-# this Django would think every request plain HTTP (is_secure(), CSRF's Origin check).
-if env_bool("BEHIND_TLS_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# --- HTTPS and browser protections (docs/security.md) --------------------------------------
+
+# The pages load only this origin's own modules and styles: no inline script, no CDN. 'self'
+# covers the same origin's ws:/wss: for /ws/ in current browsers.
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": [SELF]}}
+
+# Behind a TLS-terminating proxy: the header (and value) by which it says the client used HTTPS,
+# e.g. "X-Forwarded-Proto,https". Only set it if the proxy always sets (or strips) that header.
+# BEHIND_TLS_PROXY=1 is the short form for deploy/nginx, which sets X-Forwarded-Proto.
+_proxy_default = ["X-Forwarded-Proto", "https"] if env_bool("BEHIND_TLS_PROXY", False) else []
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER", _proxy_default)
+if len(_proxy_ssl) == 2:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl[0].upper().replace("-", "_"), _proxy_ssl[1])
+elif _proxy_ssl:
+    raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must look like "X-Forwarded-Proto,https".')
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes on the private network speak plain HTTP to the server itself.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 86400)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is the operator's decision (hard to undo), not
+        # a default; docs/security.md says how.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "invitations.api.authentication.BearerTokenAuthentication",
+        "invitations.api.authentication.DeviceTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # The API speaks JSON only (API.md); a form-encoded body gets 415 instead of half-parsing.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Ours refuses deep nesting with 400 instead of a RecursionError (a 500).
+    "DEFAULT_PARSER_CLASSES": ["invitations.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -261,8 +314,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "invitations": os.environ.get("THROTTLE_INVITATIONS", "120/min"),
         "token": os.environ.get("THROTTLE_TOKEN", "30/min"),
+        "pair": os.environ.get("THROTTLE_PAIR", "6/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -286,6 +341,16 @@ if REDIS_URL:
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
         }
     }
+
+# API tokens: django-rest-knox stores a hash of each, and it expires unless used (API.md).
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # knox's own model (the migrations name it through this)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=float(os.environ.get("TOKEN_TTL_DAYS", "30"))),
+    "AUTO_REFRESH": True,
+    # Renewing writes the row: at most once an hour per token, not on every request.
+    "MIN_REFRESH_INTERVAL": 3600,
+    "AUTH_HEADER_PREFIX": "Token",
+}
 
 # --- Call invitation limits (API.md "Limits") -----------------------------------------------
 
@@ -323,6 +388,26 @@ CALLSITE: dict[str, Any] = {
     # Expiries the timer worker runs at once; unset: TIMER_CONCURRENCY on PostgreSQL, one on
     # SQLite (a single writer). See invitations/timers.py.
     "TIMER_CONCURRENCY": int(os.environ.get("CALLSITE_TIMER_CONCURRENCY", "0")) or None,
+    # Request bodies (any path) and WebSocket frames: larger ones answer 413 / close (API.md).
+    "MAX_REQUEST_BODY_BYTES": int(os.environ.get("CALLSITE_MAX_BODY_BYTES", str(64 * 1024))),
+    # JSON nesting a request body or a frame may have; clients send depth 3 at most. Deeper ones
+    # would hit Python's recursion limit (a 500) or msgpack's on the Redis channel layer.
+    "MAX_JSON_DEPTH": int(os.environ.get("CALLSITE_MAX_JSON_DEPTH", "32")),
+    # Tokens a user may hold at once (one per device); logging in past it drops the oldest.
+    "MAX_TOKENS_PER_USER": int(os.environ.get("CALLSITE_MAX_TOKENS_PER_USER", "20")),
+    # Sockets (API.md "Limits"): per user; a token bucket of messages per socket, and how long a
+    # socket may stay over it before it is closed; output waiting for a client that stopped
+    # reading.
+    "MAX_SOCKETS_PER_USER": int(os.environ.get("CALLSITE_MAX_SOCKETS_PER_USER", "10")),
+    "WS_RATE": float(os.environ.get("CALLSITE_WS_RATE", "20")),
+    "WS_BURST": int(os.environ.get("CALLSITE_WS_BURST", "100")),
+    "WS_FLOOD_SECONDS": float(os.environ.get("CALLSITE_WS_FLOOD_SECONDS", "10")),
+    "WS_MAX_UNSENT_BYTES": int(os.environ.get("CALLSITE_WS_MAX_BUFFER", str(1024 * 1024))),
+    # WebSocket tickets (POST /api/ws/ticket/): single use, this many seconds.
+    "WS_TICKET_SECONDS": int(os.environ.get("CALLSITE_WS_TICKET_SECONDS", "30")),
+    # How often each process re-checks its sockets' credentials (revoked token, password
+    # changed, user deactivated) and closes those that lost them with 4401.
+    "AUTH_RECHECK_SECONDS": float(os.environ.get("CALLSITE_AUTH_RECHECK_SECONDS", "10")),
 }
 
 TIMER_CHANNEL = "call-timers"
@@ -338,7 +423,10 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callsite.logs.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callsite.logs.ContextFilter"},
+        "client_errors": {"()": "callsite.logfilters.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "json": {"()": "callsite.logs.JSONFormatter"},
         "text": {"()": "callsite.logs.TextFormatter"},
@@ -347,7 +435,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL or "WARNING"},
@@ -375,5 +463,6 @@ CALLSITE_ICE: dict[str, Any] = {
     "TURN_URLS": env_list("TURN_URLS", []),
     # coturn's static-auth-secret (use-auth-secret); TURN is offered only when it is set.
     "TURN_SECRET": os.environ.get("TURN_SECRET", ""),
-    "TURN_TTL": int(os.environ.get("TURN_TTL", "3600")),
+    # Seconds; capped at 30 minutes (calls/ice.py). Clients fetch again on each ICE restart.
+    "TURN_TTL": int(os.environ.get("TURN_TTL", "1800")),
 }

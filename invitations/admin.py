@@ -100,8 +100,12 @@ class CallAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # calls change only through the state machine; history is kept
 
+    def has_force_end_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invitations.force_end_call")
+
     @admin.action(
-        description="Force end the selected calls (through the state machine)", permissions=["view"]
+        description="Force end the selected calls (through the state machine)",
+        permissions=["force_end"],
     )
     def force_end(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
         operator = request.user if isinstance(request.user, User) else None
@@ -125,4 +129,42 @@ class CallEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- API tokens: shown by device and expiry, never by key ---------------------------------------
+
+# Import the libraries' admin modules now, so that their registrations exist to be replaced:
+# DRF's lists plain token keys, knox's lists digests and creates tokens from the admin.
+import knox.admin  # noqa: E402,F401
+import rest_framework.authtoken.admin  # noqa: E402,F401
+from knox.models import AuthToken  # noqa: E402
+from rest_framework.authtoken.models import TokenProxy  # noqa: E402
+
+for _model in (AuthToken, TokenProxy):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who holds a token on which device, and until when. Deleting one revokes it (its sockets
+    close within seconds); nothing here shows or creates a token."""
+
+    list_display = ("user", "device", "created", "expiry")
+    list_select_related = ("user", "device")
+    search_fields = ("user__username", "device__device_id")
+    fields = ("user", "device", "created", "expiry")
+    readonly_fields = fields
+    ordering = ("-created",)
+
+    @admin.display(description="device")
+    def device(self, obj: AuthToken) -> str:
+        device = getattr(obj, "device", None)
+        return (device.device_id if device else "") or "(unnamed)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

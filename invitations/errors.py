@@ -13,6 +13,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "not_acceptable": 406,
+    "payload_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_state": 409,
     "busy": 409,

@@ -99,6 +99,8 @@ class Call(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "created_at"])]
+        # Ending someone's call is a write: staff who may only look at calls must not do it.
+        permissions = [("force_end_call", "Can force-end calls (admin action)")]
 
     def __str__(self) -> str:
         return f"{self.type} call {self.id} by {self.inviter} ({self.state})"
@@ -266,3 +268,46 @@ class UserPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {'online' if self.online else 'offline'}"
+
+
+class TokenDevice(models.Model):
+    """Which device an API token was issued to (API.md: one token per device).
+
+    The token itself is django-rest-knox's ``AuthToken``: only a hash of it is stored, and it
+    expires. Logging in again with the same ``device_id`` replaces that device's token, so a lost
+    phone is revoked alone (``DELETE /api/auth/token/`` from it, or every token at once).
+    """
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="device"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    device_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "device_id"], name="token_user_device")]
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} on {self.device_id or '(unnamed device)'}"
+
+
+class Block(models.Model):
+    """``blocker`` does not want calls from ``blocked``: their invitations answer as if busy."""
+
+    blocker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once"),
+        ]
+        # Looked up by the invitee side when someone invites: "which of these blocked me?"
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_by_blocked")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

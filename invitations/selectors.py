@@ -13,6 +13,7 @@ from .errors import CallError, validation_error
 from .models import (
     LIVE_CALL_STATES,
     RINGING_STATES,
+    Block,
     Call,
     CallState,
     Participant,
@@ -82,6 +83,34 @@ def current_call(user: User) -> Call | None:
             state__in=LIVE_CALL_STATES,
         ).order_by("-created_at")
     ).first()
+
+
+def in_live_call(user: User, call_id: Any = None) -> bool:
+    """Whether the user rings, is invited to or talks in a call that has not ended (that call,
+    when ``call_id`` is given): who may have TURN credentials."""
+    qs = Participant.objects.active().filter(user=user, call__state__in=LIVE_CALL_STATES)
+    if call_id is not None:
+        try:
+            qs = qs.filter(call_id=UUID(str(call_id)))
+        except ValueError:
+            return False
+    return qs.exists()
+
+
+def blocks_of(user: User) -> QuerySet[Block]:
+    """The users this user blocked, newest first, as ``Block`` rows with the blocked user."""
+    return Block.objects.filter(blocker=user).select_related("blocked").order_by("-created_at")
+
+
+def blockers_of(caller_id: int, user_ids: list[int]) -> set[int]:
+    """Which of ``user_ids`` blocked the caller."""
+    if not user_ids:
+        return set()
+    return set(
+        Block.objects.filter(blocked_id=caller_id, blocker_id__in=user_ids).values_list(
+            "blocker_id", flat=True
+        )
+    )
 
 
 def people(user: User, search: str | None = None) -> QuerySet:

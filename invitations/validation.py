@@ -8,6 +8,7 @@ checking its fields in a fixed order, so the first error a client sees is always
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any, TypedDict
 
@@ -30,6 +31,34 @@ def request_body(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise validation_error("non_field_errors", "The request body must be a JSON object.")
     return data
+
+
+# Bidirectional formatting characters: they reorder how the text around them is shown, so a
+# name can pose as another ("Trojan Source"). Zero-width joiners stay: emoji sequences need them.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def plain_text(value: str) -> bool:
+    """No control characters (newlines and tabs included), line separators or bidi controls."""
+    return not any(ch in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+
+
+def nesting_ok(value: Any, limit: int | None = None) -> bool:
+    """Whether decoded JSON nests at most ``limit`` arrays/objects deep (without recursing)."""
+    top = limits()["MAX_JSON_DEPTH"] if limit is None else limit
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > top:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def call_id(value: Any, *, required: bool = False) -> uuid.UUID:
@@ -134,6 +163,8 @@ def reason(value: Any) -> str:
         raise validation_error("reason", f"Must be at most {top} characters.")
     if not storable(value):
         raise validation_error("reason", "Must be valid UTF-8 text without NUL characters.")
+    if not plain_text(value):
+        raise validation_error("reason", "Must not contain control or bidirectional characters.")
     return value
 
 
@@ -142,6 +173,8 @@ def device_id(value: Any) -> str:
         return ""
     if not isinstance(value, str) or len(value) > 64 or not storable(value):
         raise validation_error("device_id", "Must be a string of at most 64 characters.")
+    if not plain_text(value):
+        raise validation_error("device_id", "Must not contain control or bidirectional characters.")
     return value
 
 

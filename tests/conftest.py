@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from invitations import tokens
 
 DEMO = (
     "alice",
@@ -51,14 +52,14 @@ def users(db: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def client_for(users: dict[str, Any]) -> Any:
-    """client_for("alice") -> an APIClient authenticated with alice's token."""
+    """client_for("alice") -> an APIClient authenticated with a token of alice's."""
     clients: dict[str, APIClient] = {}
 
     def make(name: str) -> APIClient:
         if name not in clients:
-            token, _ = Token.objects.get_or_create(user=users[name])
+            token, _ = tokens.issue(user=users[name], device_id="tests")
             c = APIClient()
-            c.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            c.credentials(HTTP_AUTHORIZATION=f"Token {token}")
             clients[name] = c
         return clients[name]
 

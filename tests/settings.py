@@ -10,7 +10,11 @@ from callsite.settings import CALLSITE, DATABASES, REST_FRAMEWORK  # noqa: E402
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"invitations": "100000/min", "token": "100000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "invitations": "100000/min",
+        "token": "100000/min",
+        "pair": "100000/min",
+    },
 }
 CALLSITE = {**CALLSITE, "EMBEDDED_TIMERS": False}
 

@@ -159,10 +159,10 @@ def cluster() -> Iterator[tuple[Cluster, dict[str, str]]]:
                 "-c",
                 "import json\n"
                 "from django.contrib.auth.models import User\n"
-                "from rest_framework.authtoken.models import Token\n"
+                "from invitations import tokens\n"
                 f"names = {list(USERS)!r}\n"
                 "users = [User.objects.create_user(n, password='pw') for n in names]\n"
-                "print(json.dumps({u.username: Token.objects.create(user=u).key for u in users}))",
+                "print(json.dumps({u.username: tokens.issue(user=u)[0] for u in users}))",
             ).strip().splitlines()[-1]
         )
         c.serve("A")

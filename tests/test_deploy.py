@@ -220,7 +220,7 @@ def wss_context() -> ssl.SSLContext:
 
 async def device(topo: Topology, user: str, device_id: str) -> Any:
     url = f"wss://{HOST}:{topo.https}/ws/?token={topo.tokens[user]}&device_id={device_id}"
-    ws = await websockets.connect(url + "&presence=0", ssl=wss_context())
+    ws = await websockets.connect(url, ssl=wss_context())
     ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert ready["type"] == "session.ready"
     return ws

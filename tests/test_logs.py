@@ -80,7 +80,7 @@ def test_the_json_formatter_writes_one_object_with_the_bound_context() -> None:
 
 
 async def websocket_session(port: int, token: str) -> None:
-    url = f"ws://127.0.0.1:{port}/ws/?token={token}&device_id=phone-7&presence=0"
+    url = f"ws://127.0.0.1:{port}/ws/?token={token}&device_id=phone-7"
     async with websockets.connect(url) as ws:
         ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert ready["type"] == "session.ready"

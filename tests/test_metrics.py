@@ -14,10 +14,10 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 from prometheus_client import REGISTRY
-from rest_framework.authtoken.models import Token
 
 from callsite.channel_layers import CountingRedisChannelLayer
 from callsite.metrics import db_connections_in_use
+from invitations import tokens
 from tests.processes import free_port
 
 METRIC_NAMES = (
@@ -141,11 +141,11 @@ async def test_open_sockets_and_frames_in_and_out_through_the_asgi_application(
 
     from callsite.asgi import application
 
-    token = await sync_to_async(lambda: Token.objects.create(user=users["alice"]).key)()
+    token = await sync_to_async(lambda: tokens.issue(user=users["alice"])[0])()
     before_open = sample("callsite_websockets_open")
     before_in = sample("callsite_websocket_messages_total", direction="in")
     before_out = sample("callsite_websocket_messages_total", direction="out")
-    comm = WebsocketCommunicator(application, f"/ws/?token={token}&device_id=m-1&presence=0")
+    comm = WebsocketCommunicator(application, f"/ws/?token={token}&device_id=m-1")
     connected, _ = await comm.connect()
     assert connected
     ready = json.loads(await comm.receive_from())

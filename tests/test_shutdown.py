@@ -43,7 +43,7 @@ async def open_sockets(port: int, tokens: dict[str, str], count: int) -> list[An
 
     async def one(i: int) -> Any:
         user = USERS[i % len(USERS)]
-        url = f"ws://127.0.0.1:{port}/ws/?token={tokens[user]}&device_id=d{i}&presence=0"
+        url = f"ws://127.0.0.1:{port}/ws/?token={tokens[user]}&device_id=d{i}"
         async with limit:
             ws = await websockets.connect(url, open_timeout=30, max_queue=None)
             ready = json.loads(await asyncio.wait_for(ws.recv(), 30))
@@ -74,7 +74,7 @@ async def call_in_progress(base: str, tokens: dict[str, str]) -> tuple[str, list
     sockets = []
     port = int(base.rsplit(":", 1)[1])
     for user in ("alice", "bob"):
-        url = f"ws://127.0.0.1:{port}/ws/?token={tokens[user]}&device_id={user}-1&presence=0"
+        url = f"ws://127.0.0.1:{port}/ws/?token={tokens[user]}&device_id={user}-1"
         ws = await websockets.connect(url)
         await ws.recv()
         sockets.append(ws)
@@ -123,7 +123,7 @@ async def shutdown_with_load(
 
 
 async def resume(port: int, tokens: dict[str, str], call_id: str) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{port}/ws/?token={tokens['alice']}&device_id=alice-1&presence=0"
+    url = f"ws://127.0.0.1:{port}/ws/?token={tokens['alice']}&device_id=alice-1"
     async with websockets.connect(url) as ws:
         ready = json.loads(await asyncio.wait_for(ws.recv(), 10))
     await asyncio.sleep(3)  # past the offline grace (2 s) a disconnect would have started

@@ -107,10 +107,24 @@ class ExtendedDataRequest(serializers.Serializer):
 class TokenRequest(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField()
+    device_id = serializers.CharField(
+        required=False, max_length=64, help_text="A stable id of this device (app install)."
+    )
 
 
 class TokenResponse(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class BlockSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TicketResponse(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_at = serializers.DateTimeField()
 
 
 class ErrorBodySerializer(serializers.Serializer):

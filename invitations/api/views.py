@@ -12,7 +12,6 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -20,17 +19,36 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from invitations import selectors, services, validation
+from invitations import selectors, services, tokens, validation
 from invitations.errors import CallError
+from invitations.services import blocks
 
 from . import serializers as s
-from .throttles import InvitationThrottle, TokenThrottle
+from .throttles import InvitationThrottle, PairThrottle, TokenThrottle
 
 ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409, 429)}
 
 
 def body(request: Request) -> dict[str, Any]:
     return validation.request_body(request.data)
+
+
+def _token_user(request: Request, data: dict[str, Any]) -> User:
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise CallError(
+            "validation_error",
+            "username and password are required.",
+            {"username": ["Required."], "password": ["Required."]},
+        )
+    if not (validation.storable(username) and validation.storable(password)):
+        # No account has such a name (PostgreSQL could not even look it up).
+        raise CallError("not_authenticated", "Wrong username or password.")
+    # With the request, so django-axes counts failures per account and address.
+    user = authenticate(request._request, username=username, password=password)
+    if not isinstance(user, User) or not user.is_active:
+        raise CallError("not_authenticated", "Wrong username or password.")
+    return user
 
 
 def signed_in(request: Request) -> User:
@@ -51,35 +69,52 @@ class TokenView(APIView):
         request=s.TokenRequest,
         responses={200: s.TokenResponse, **ERRORS},
         auth=[],
-        summary="Exchange a username and password for an API token",
+        summary="Exchange a username and password for this device's API token",
+        description="One token per device: a new one for the same device_id replaces the old. "
+        "Tokens expire 30 days after their last use.",
     )
     def post(self, request: Request) -> Response:
         data = body(request)
-        username, password = data.get("username"), data.get("password")
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise CallError(
-                "validation_error",
-                "username and password are required.",
-                {"username": ["Required."], "password": ["Required."]},
-            )
-        if not (validation.storable(username) and validation.storable(password)):
-            # No account has such a name (PostgreSQL could not even look it up).
-            raise CallError("not_authenticated", "Wrong username or password.")
-        user = authenticate(request._request, username=username, password=password)
-        if user is None or not user.is_active:
-            raise CallError("not_authenticated", "Wrong username or password.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        device_id = validation.device_id(data.get("device_id"))
+        user = _token_user(request, data)
+        token, expires_at = tokens.issue(user=user, device_id=device_id)
+        return Response({"token": token, "expires_at": expires_at})
 
-    @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Revoke your token")
+    @extend_schema(
+        request=None, responses={204: None, **ERRORS}, summary="Revoke the token you present"
+    )
     def delete(self, request: Request) -> Response:
-        if not request.user.is_authenticated:
-            raise CallError("not_authenticated", "Authentication credentials were not provided.")
-        Token.objects.filter(user=request.user).delete()
+        digest = request.auth if isinstance(request.auth, str) else ""
+        if not request.user.is_authenticated or not digest:
+            raise CallError("not_authenticated", "Present the token to revoke (Authorization).")
+        tokens.revoke(digest=digest)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()]
+
+
+class TokensView(APIView):
+    @extend_schema(
+        request=None, responses={204: None, **ERRORS}, summary="Revoke all of your tokens"
+    )
+    def delete(self, request: Request) -> Response:
+        tokens.revoke_all(user=signed_in(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebSocketTicketView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: s.TicketResponse, **ERRORS},
+        summary="A single-use ticket for /ws/?ticket=, valid 30 s",
+    )
+    def post(self, request: Request) -> Response:
+        ticket, expires_at = tokens.issue_ticket(
+            user=signed_in(request),
+            token_digest=request.auth if isinstance(request.auth, str) and request.auth else None,
+        )
+        return Response({"ticket": ticket, "expires_at": expires_at})
 
 
 class MeView(APIView):
@@ -106,7 +141,7 @@ class UsersView(APIView):
 
 class CallsView(APIView):
     def get_throttles(self) -> list[BaseThrottle]:
-        return [InvitationThrottle()] if self.request.method == "POST" else []
+        return [InvitationThrottle(), PairThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         parameters=[
@@ -147,7 +182,7 @@ class CallDetailView(APIView):
 
 class InviteView(APIView):
     def get_throttles(self) -> list[BaseThrottle]:
-        return [InvitationThrottle()]
+        return [InvitationThrottle(), PairThrottle()]
 
     @extend_schema(
         request=s.InviteRequest,
@@ -226,3 +261,37 @@ class EndView(APIView):
         fields = validation.extended_data_fields(body(request))
         call = services.end(actor=signed_in(request), call_id=validation.call_id(call_id), **fields)
         return Response({"call": call})
+
+
+class BlocksView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int)],
+        responses={200: s.BlockSerializer(many=True), **ERRORS},
+        summary="The users you blocked, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.blocks_of(signed_in(request)), request, view=self
+        )
+        return paginator.get_paginated_response(
+            [{"user": b.blocked.get_username(), "created_at": b.created_at} for b in page or []]
+        )
+
+
+class BlockView(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: s.BlockSerializer, 200: s.BlockSerializer, **ERRORS},
+        summary="Block a user: their invitations to you answer as if you were busy",
+    )
+    def post(self, request: Request, username: str) -> Response:
+        row, created = blocks.block(blocker=signed_in(request), username=username)
+        return Response(
+            {"user": username, "created_at": row.created_at}, status=201 if created else 200
+        )
+
+    @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Unblock a user")
+    def delete(self, request: Request, username: str) -> Response:
+        blocks.unblock(blocker=signed_in(request), username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)

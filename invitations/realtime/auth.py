@@ -1,20 +1,23 @@
 """Who is on the other end of a /ws/ socket (API.md "WebSocket /ws/": Authentication).
 
-Three ways in, checked in this order:
+Four ways in, checked in this order:
 
 1. ``Authorization: Token <key>`` (or ``Bearer <key>``), the native apps, which often send no
    Origin header;
-2. ``?token=<key>``, clients that cannot set headers (browsers' WebSocket API, CLI tools);
-3. the Django session cookie, the browser app, and only when the socket's ``Origin`` is this site
+2. ``?ticket=<ticket>`` from ``POST /api/ws/ticket/``: single use, 30 s, for clients that cannot
+   set headers (browsers' WebSocket API, CLI tools);
+3. ``?token=<key>``, discouraged (a URL ends up in proxy logs) but kept for existing clients;
+4. the Django session cookie, the browser app, and only when the socket's ``Origin`` is this site
    (same host as the ``Host`` header, that host allowed by ``ALLOWED_HOSTS``) or listed in
    ``CSRF_TRUSTED_ORIGINS``. Browsers attach cookies to cross-site WebSocket handshakes and there
    is no CSRF token on a handshake, so without this check any page could open a socket as the
    visitor (cross-site WebSocket hijacking). Tokens are not ambient, so they need no such check.
 
-A token that was given but is wrong does not fall back to the cookie: the client asked for that
-identity. The result lands in ``scope["user"]`` (AnonymousUser when nothing matched) and
-``scope["auth"]`` (``"token"``, ``"session"`` or ``None``); the consumer closes anonymous sockets
-with 4401.
+A token or ticket that was given but is wrong does not fall back to the cookie: the client asked
+for that identity. The result lands in ``scope["user"]`` (AnonymousUser when nothing matched),
+``scope["auth"]`` (``"token"``, ``"ticket"``, ``"session"`` or ``None``) and
+``scope["auth_token"]`` (the token's digest, when a token stands behind the socket, so revoking it
+closes the socket); the consumer closes anonymous sockets with 4401.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 
+from .. import tokens
 from .executor import db_call
 
 
@@ -41,17 +45,20 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
-def _token_from(scope: dict[str, Any]) -> str | None:
+def _credential_from(scope: dict[str, Any]) -> tuple[str, str] | None:
+    """("token" | "ticket", value) the client sent, or None to try the session cookie."""
     header = _header(scope, b"authorization")
     if header:
         scheme, _, key = header.strip().partition(" ")
         if scheme.lower() in {"token", "bearer"} and key.strip():
-            return key.strip()
-        return ""  # an Authorization header we cannot use: the client meant to authenticate
+            return "token", key.strip()
+        return "token", ""  # an Authorization header we cannot use: the client meant to log in
     raw_query: bytes = scope.get("query_string", b"")
     query = parse_qs(raw_query.decode("latin1"))
+    if "ticket" in query:
+        return "ticket", query["ticket"][0].strip()
     if "token" in query:
-        return query["token"][0].strip()
+        return "token", query["token"][0].strip()
     return None
 
 
@@ -59,16 +66,11 @@ def _token_from(scope: dict[str, Any]) -> str | None:
 # behind every other socket's connect and disconnect transactions, so in a reconnect storm
 # handshakes waited past Daphne's 5 s connect timeout and were dropped. It runs on the
 # consumers' database threads (executor.py), bounded like every holder of a connection.
-def _user_for_token_sync(key: str) -> Any:
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.select_related("user").filter(key=key).first() if key else None
-    if token is None or not token.user.is_active:
-        return AnonymousUser()
-    return token.user
+def _credential_sync(kind: str, value: str) -> tokens.Credential | None:
+    return tokens.redeem_ticket(value) if kind == "ticket" else tokens.check(value)
 
 
-_user_for_token = db_call(_user_for_token_sync)
+_check_credential = db_call(_credential_sync)
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
@@ -118,15 +120,18 @@ class _WebSocketAuth(BaseMiddleware):
         scope = dict(scope)
         user: Any = AnonymousUser()
         method: str | None = None
-        key = _token_from(scope)
-        if key is not None:
-            user = await _user_for_token(key)
-            method = "token" if user.is_authenticated else None
+        digest: str | None = None
+        given = _credential_from(scope)
+        if given is not None:
+            credential = await _check_credential(*given)
+            if credential is not None:
+                user, method, digest = credential.user, given[0], credential.token_digest
         elif origin_allowed(scope):
             user = await _user_for_session(scope)
             method = "session" if user.is_authenticated else None
         scope["user"] = user
         scope["auth"] = method
+        scope["auth_token"] = digest
         return await super().__call__(scope, receive, send)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from callsite import logs
@@ -32,11 +33,12 @@ from .. import selectors, services
 from ..errors import CallError
 from ..events import user_group
 from ..presence import subscribe_limit
-from . import protocol, relay
+from . import limits, protocol, relay
 from .devices import LOCAL
 from .dispatch import DirectDispatch
 from .executor import db_call
 from .presence import hub_for
+from .revocation import WATCH
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     # presence.changed held back while this socket's presence.snapshot is being read (None: none
     # is), so the snapshot always goes first; see presence.py.
     presence_pending: list[dict[str, Any]] | None = None
+    closing = False  # closed by us for flooding: whatever still arrives is dropped
 
     async def connect(self) -> None:
         # Accept first, then close: a close before accept becomes an HTTP 403 on most servers,
@@ -82,11 +85,26 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(protocol.error(exc))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
+        if await db_call(limits.sockets_open)(user) >= limits.max_sockets():
+            await self._send(
+                protocol.error(
+                    CallError(
+                        "throttled",
+                        f"At most {limits.max_sockets()} sockets per user: close another first.",
+                    )
+                )
+            )
+            await self.close(code=limits.CLOSE_TOO_MANY)
+            return
+        self.budget = limits.MessageBudget()
         self.user = user
         logs.annotate(user=user.get_username())  # every later line of this socket names them
+        self.auth_token: str | None = self.scope.get("auth_token")
+        self.password_seen = user.password
         # Join the groups before the snapshot is read, so nothing falls between the two.
         await self.refresh_groups()
         self.registered = True
+        WATCH.add(self)
         await LOCAL.add(self)
         await self._send(
             await db_call(protocol.session_ready)(self.user, self.device_id)
@@ -100,14 +118,26 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not self.registered:
             return
         self.registered = False
+        WATCH.discard(self)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await hub_for(self.channel_layer).forget(self)
         await LOCAL.remove(self)
 
+    async def close_revoked(self) -> None:
+        """The credentials this socket came with are gone (realtime/revocation.py)."""
+        await self._send(
+            protocol.error(CallError("not_authenticated", "Your credentials were revoked."))
+        )
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     # --- client -> server ------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.registered:
+        if not self.registered or self.closing:
+            return
+        verdict = self.budget.take()
+        if verdict is not limits.Verdict.OK:
+            await self._over_budget(verdict)
             return
         if protocol.frame_size(text_data, bytes_data) > protocol.MAX_FRAME_BYTES:
             await self.close(code=_too_big_code())
@@ -130,6 +160,25 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             logger.exception("ws message from %s failed", self.user)
             failure = CallError("server_error", "Something went wrong on the server.")
             await self._send(protocol.error(failure, message))
+
+    async def _over_budget(self, verdict: limits.Verdict) -> None:
+        """A message over the socket's budget is dropped unread (realtime/limits.py)."""
+        if verdict is limits.Verdict.CLOSE:
+            self.closing = True
+            await self._send(
+                protocol.error(CallError("throttled", "Too many messages for too long."))
+            )
+            await self.close(code=limits.CLOSE_TOO_MANY)
+        elif verdict is limits.Verdict.DROP_AND_TELL:
+            rate = settings.CALLSITE["WS_RATE"]
+            await self._send(
+                protocol.error(
+                    CallError(
+                        "throttled",
+                        f"Too many messages: at most {rate:g} a second; some were dropped.",
+                    )
+                )
+            )
 
     async def _ack(self, message: dict[str, Any]) -> None:
         call_id = protocol.ack_call_id(message)

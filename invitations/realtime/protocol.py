@@ -29,6 +29,10 @@ def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
         message = json.loads(text)
     except ValueError:
         raise validation_error("frame", "The frame is not valid JSON.") from None
+    except RecursionError:  # past Python's recursion limit json raises this, not ValueError
+        raise validation_error("frame", "The frame is nested too deeply.") from None
+    if not validation.nesting_ok(message):
+        raise validation_error("frame", "The frame is nested too deeply.")
     if not isinstance(message, dict):
         raise validation_error("frame", "A message must be a JSON object with a type.")
     kind = message.get("type")

@@ -35,7 +35,7 @@ from ..models import (
     Role,
     UserLock,
 )
-from ..selectors import busy_user_ids
+from ..selectors import blockers_of, busy_user_ids
 
 Kind = CallEvent.Kind
 UserModel = get_user_model()
@@ -126,6 +126,8 @@ def invite_users(
     lock_users([u.pk for u in users])
     active = sum(1 for p in existing.values() if p.state in ACTIVE_STATES)
     busy = busy_user_ids([u.pk for u in users], exclude_call=call)
+    # Who blocked the inviter is answered exactly as busy, so the block is not revealed.
+    blocked = blockers_of(inviter.pk, [u.pk for u in users if u.pk not in busy])
     deadline = now + timedelta(seconds=call.timeout)
     for user in users:
         name = user.get_username()
@@ -133,7 +135,7 @@ def invite_users(
         if current is not None and current.state in ACTIVE_STATES:
             errors.append({"user": name, "reason": "already_in_call"})
             continue
-        is_busy = user.pk in busy
+        is_busy = user.pk in busy or user.pk in blocked
         if not is_busy and active >= top:
             errors.append({"user": name, "reason": "call_full"})
             continue
@@ -155,7 +157,8 @@ def invite_users(
                 continue
         p.user = user
         if is_busy:
-            record(call, Kind.BUSY, subject=user, invited_by=inviter.get_username())
+            why = {"blocked": True} if user.pk in blocked else {}
+            record(call, Kind.BUSY, subject=user, invited_by=inviter.get_username(), **why)
         else:
             active += 1
             record(

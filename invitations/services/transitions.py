@@ -35,7 +35,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from ..selectors import busy_user_ids
+from ..selectors import busy_user_ids, snapshots
 from .deadlines import expire
 from .devices import start_caller_offline_if_no_device
 from .rules import (
@@ -312,9 +312,33 @@ def reject(
         return send_and_snapshot(box)
 
 
+def _ack_from_read(actor: User, call_id: UUID, now: datetime) -> dict[str, Any] | None:
+    """Answer an ack that changes nothing from a plain read: the call, or the same error the
+    locked path would raise; None when it may move the invitation (then the transaction decides
+    again). Most acks are of this kind (a second device, a replay, a foreign or random id), and a
+    stream of them must not take the write lock each: SQLite has one for the whole database."""
+    me = Participant.objects.select_related("call").filter(call_id=call_id, user=actor).first()
+    if me is None:
+        raise CallError("not_found", "No such call.")
+    if me.role == Role.INVITER and me.invited_by_id is None:
+        raise CallError("permission_denied", "The inviter cannot acknowledge their own call.")
+    refuse_if_ended(me.call)
+    if me.state == ParticipantState.RECEIVED:
+        return snapshots([me.call])[0]
+    _refuse_late_answer(me, now)
+    if me.state != ParticipantState.INVITING:
+        raise CallError(
+            "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
+        )
+    return None
+
+
 def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str, Any]:
     """A device shows the invitation: inviting -> received. A no-op when already received."""
     now = timezone.now()
+    answered = _ack_from_read(actor, call_id, now)
+    if answered is not None:
+        return answered
     with transaction.atomic():
         call, me = _lock_invitation_to_answer(actor, call_id, "acknowledge")
         box = Outbox(call)

@@ -103,6 +103,7 @@ def server() -> Iterator[Server]:
             "CALLSITE_EMBEDDED_TIMERS": "true",
             "THROTTLE_INVITATIONS": "100000/min",
             "THROTTLE_TOKEN": "100000/min",
+            "THROTTLE_PAIR": "100000/min",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

@@ -76,7 +76,9 @@ class Phone(threading.Thread):
 
         token = (
             await self._post(
-                "/api/auth/token/", {"username": self.username, "password": PASSWORD}, ""
+                "/api/auth/token/",
+                {"username": self.username, "password": PASSWORD, "device_id": PHONE_DEVICE},
+                "",
             )
         )["token"]
         ws_url = self.base.replace("http://", "ws://") + f"/ws/?device_id={PHONE_DEVICE}"

@@ -14,9 +14,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework.authtoken.models import Token
 
-from invitations import services
+from invitations import services, tokens
 from invitations.realtime.routing import websocket_application
 
 QUIET = ("presence.changed",)
@@ -81,8 +80,9 @@ class Device:
             await self.comm.disconnect()
 
 
-def token_for(user: Any) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+def token_for(user: Any, device_id: str = "") -> str:
+    """A new API token of the user (unnamed devices may hold several)."""
+    return tokens.issue(user=user, device_id=device_id)[0]
 
 
 async def open_socket(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 DEMO_USERS = [
     ("alice", "Alice", "Anders"),
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--admin-password", default="callsite-admin")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            # Published passwords, and an admin whose password is reset on every run.
+            raise CommandError(
+                "Refusing to create demo users under production settings (CALLSITE_ENV=production)."
+            )
         user_model = get_user_model()
         for username, first, last in DEMO_USERS:
             user, _ = user_model.objects.get_or_create(username=username)

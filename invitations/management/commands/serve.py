@@ -7,10 +7,35 @@ In production run Daphne (or Uvicorn) on ``callsite.asgi:application`` and one o
 from __future__ import annotations
 
 import gc
+import ipaddress
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+
+
+def is_loopback(bind: str) -> bool:
+    if bind.strip("[]").lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(bind.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
+
+
+def bind_refusal(bind: str, *, production: bool, insecure_demo: bool) -> str | None:
+    """Why the embedded default must not listen on ``bind``, or None when it may."""
+    if production or insecure_demo or is_loopback(bind):
+        return None
+    return (
+        f"Refusing to listen on {bind}: these are the embedded default settings (DEBUG on, the "
+        "repository's SECRET_KEY, demo users with published passwords), which anyone who "
+        "reaches this address could use. Serve on 127.0.0.1, or set CALLSITE_ENV=production "
+        "(see docs/production.md), or pass --insecure-demo to expose the demo anyway "
+        "(a trusted network only)."
+    )
 
 
 class Command(BaseCommand):
@@ -20,6 +45,11 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
+            "--insecure-demo",
+            action="store_true",
+            help="Listen on a non-loopback address with the embedded (insecure) settings.",
+        )
+        parser.add_argument(
             "--timers",
             choices=["embedded", "external"],
             default="embedded" if settings.CALLSITE["EMBEDDED_TIMERS"] else "external",
@@ -27,6 +57,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refusal = bind_refusal(
+            options["bind"], production=settings.PRODUCTION, insecure_demo=options["insecure_demo"]
+        )
+        if refusal:
+            raise CommandError(refusal)
         # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
         # Daphne's own command line, with a graceful shutdown on SIGTERM (callsite/graceful.py).
         from callsite.graceful import GracefulCommandLineInterface as CommandLineInterface

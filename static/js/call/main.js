@@ -45,7 +45,7 @@ wireControls(state);
 wireAddPeople(state);
 
 refresh(state);
-Promise.all([getMedia(state.call.type), loadIceServers()]).then(([stream, servers]) => {
+Promise.all([getMedia(state.call.type), loadIceServers(state.callId)]).then(([stream, servers]) => {
   state.localStream = stream;
   state.iceServers = servers;
   showLocalMedia(state, stream);

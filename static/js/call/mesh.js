@@ -28,9 +28,11 @@ export async function getMedia(type) {
   }
 }
 
-export async function loadIceServers() {
+// TURN credentials come only to participants of a call that has not ended: name the call.
+export async function loadIceServers(callId) {
+  const query = callId ? "?call_id=" + encodeURIComponent(callId) : "";
   try {
-    return (await api("GET", "rtc/ice-servers/")).ice_servers || [];
+    return (await api("GET", "rtc/ice-servers/" + query)).ice_servers || [];
   } catch {
     return [];
   }
@@ -48,7 +50,7 @@ function createPeer(state, user) {
     onState: (connectionState) => showConnection(state, user, connectionState),
     // TURN credentials expire: each ICE restart fetches them again.
     refreshIceServers: async () => {
-      state.iceServers = await loadIceServers();
+      state.iceServers = await loadIceServers(state.callId);
       return state.iceServers;
     },
   });

@@ -1,0 +1,175 @@
+"""API tokens (one per device, hashed, expiring) and WebSocket tickets: issue, check, revoke.
+
+Tokens are django-rest-knox's ``AuthToken`` rows: a SHA-512 of the token is stored, never the
+token, and each expires ``REST_KNOX["TOKEN_TTL"]`` (30 days) after its last use. Which device holds
+a token is ``TokenDevice``. Anything that revokes credentials (this module, a password change, a
+deactivation; see ``signals.py``) is picked up by the sockets' periodic re-check
+(``realtime/revocation.py``), which closes them with 4401.
+
+Tickets are for ``/ws/?ticket=``: a URL ends up in proxy logs, so what goes there should be worth
+nothing a moment later. A ticket is a random string valid ``WS_TICKET_SECONDS`` (30) for one
+socket, kept in the cache (Redis in production, shared by every process; per-process memory in
+the one-process embedded default).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from hmac import compare_digest
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import CONSTANTS, knox_settings
+
+from . import validation
+from .models import TokenDevice
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who a token or ticket belongs to, and which token (None for a browser session)."""
+
+    user: Any
+    token_digest: str | None
+
+
+def ttl() -> timedelta:
+    value: timedelta = knox_settings.TOKEN_TTL
+    return value
+
+
+def issue(*, user: User, device_id: str = "") -> tuple[str, datetime]:
+    """A new token for this device of the user (replacing the device's previous one)."""
+    with transaction.atomic():
+        if device_id:
+            AuthToken.objects.filter(user=user, device__device_id=device_id).delete()
+        instance, token = AuthToken.objects.create(user=user, expiry=ttl())
+        TokenDevice.objects.create(token=instance, user=user, device_id=device_id)
+        keep = settings.CALLSITE["MAX_TOKENS_PER_USER"]
+        stale = (
+            AuthToken.objects.filter(user=user)
+            .order_by("-created")
+            .values_list("digest", flat=True)[keep:]
+        )
+        AuthToken.objects.filter(digest__in=list(stale)).delete()
+    return token, instance.expiry
+
+
+def import_keys(pairs: Iterable[tuple[User, str]], *, device_id: str = "") -> int:
+    """Store tokens whose keys the caller chose (old DRF keys, benchmark fixtures), hashed."""
+    expiry = timezone.now() + ttl()
+    rows = [
+        AuthToken(
+            digest=hash_token(key),
+            token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
+            user=user,
+            expiry=expiry,
+        )
+        for user, key in pairs
+    ]
+    AuthToken.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    TokenDevice.objects.bulk_create(
+        [TokenDevice(token_id=r.digest, user=r.user, device_id=device_id) for r in rows],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    return len(rows)
+
+
+def check(key: str) -> Credential | None:
+    """The active user a token belongs to, or None (unknown, expired, inactive). Renews it."""
+    if not key or len(key) > 200 or not validation.storable(key):
+        return None
+    try:
+        digest = hash_token(key)
+    except (TypeError, ValueError, binascii.Error):
+        return None
+    now = timezone.now()
+    for row in AuthToken.objects.filter(token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related(
+        "user"
+    ):
+        if not compare_digest(digest, row.digest):
+            continue
+        if row.expiry is not None and row.expiry < now:
+            row.delete()
+            return None
+        if not row.user.is_active:
+            return None
+        renew(row)
+        return Credential(user=row.user, token_digest=row.digest)
+    return None
+
+
+def renew(row: AuthToken) -> None:
+    """Push the expiry out on use; written at most once per MIN_REFRESH_INTERVAL."""
+    if row.expiry is None:
+        return
+    new_expiry = timezone.now() + ttl()
+    if (new_expiry - row.expiry).total_seconds() > knox_settings.MIN_REFRESH_INTERVAL:
+        AuthToken.objects.filter(digest=row.digest).update(expiry=new_expiry)
+        row.expiry = new_expiry
+
+
+def revoke(*, digest: str) -> None:
+    AuthToken.objects.filter(digest=digest).delete()
+
+
+def revoke_all(*, user: User) -> int:
+    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    return int(deleted)
+
+
+def live_digests(digests: Iterable[str]) -> set[str]:
+    """Which of these tokens still exist and have not expired."""
+    wanted = list(set(digests))
+    alive: set[str] = set()
+    now = timezone.now()
+    for i in range(0, len(wanted), 500):
+        alive.update(
+            AuthToken.objects.filter(digest__in=wanted[i : i + 500])
+            .exclude(expiry__lt=now)
+            .values_list("digest", flat=True)
+        )
+    return alive
+
+
+# --- WebSocket tickets ------------------------------------------------------------------------
+
+
+def _ticket_key(ticket: str) -> str:
+    return "ws-ticket:" + hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue_ticket(*, user: User, token_digest: str | None) -> tuple[str, datetime]:
+    seconds = settings.CALLSITE["WS_TICKET_SECONDS"]
+    ticket = secrets.token_urlsafe(32)
+    cache.set(_ticket_key(ticket), {"user": user.pk, "token": token_digest}, timeout=seconds)
+    return ticket, timezone.now() + timedelta(seconds=seconds)
+
+
+def redeem_ticket(ticket: str) -> Credential | None:
+    """The ticket's credential, once: the cache's delete decides which of two racers wins."""
+    if not ticket or len(ticket) > 100:
+        return None
+    key = _ticket_key(ticket)
+    data = cache.get(key)
+    if not data or not cache.delete(key):
+        return None
+    user = get_user_model().objects.filter(pk=data["user"], is_active=True).first()
+    if user is None:
+        return None
+    if data["token"] is not None and not live_digests([data["token"]]):
+        return None  # the token that asked for it was revoked meanwhile
+    return Credential(user=user, token_digest=data["token"])

@@ -1,0 +1,99 @@
+"""Abuse: one caller may invite one callee 6 times a minute (429 after), and a user may block
+another, whose invitations then answer as if the callee were busy (API.md "REST")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from invitations.api.throttles import PairThrottle
+from tests.callflow import act, error_of, ok, start_call, who
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The default (tests/settings.py lifts it for every other test; DRF binds rates at import).
+    monkeypatch.setattr(PairThrottle, "THROTTLE_RATES", {"pair": "6/min"})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_a_seventh_invitation_to_the_same_callee_within_a_minute_is_429(
+    client_for: Any, pair_limit: None
+) -> None:
+    alice = client_for("alice")
+    for _ in range(6):
+        call = start_call(alice, "bob")
+        ok(alice, call["id"], "cancel")
+    res = alice.post("/api/calls/", {"invitees": ["bob"]}, format="json")
+    error = error_of(res, 429, "throttled")
+    assert int(res["Retry-After"]) >= 1 and error["details"]["retry_after"] >= 1
+    # Other callees, and other callers of bob, are not affected.
+    assert alice.post("/api/calls/", {"invitees": ["carol"]}, format="json").status_code == 201
+    assert (
+        client_for("dave").post("/api/calls/", {"invitees": ["bob"]}, format="json").status_code
+        == 201
+    )
+
+
+def test_re_inviting_into_a_call_counts_for_the_pair_too(client_for: Any, pair_limit: None) -> None:
+    alice, carol = client_for("alice"), client_for("carol")
+    call = start_call(alice, "bob")
+    for _ in range(5):
+        ok(alice, call["id"], "invite", invitees=["carol"])
+        ok(carol, call["id"], "reject")
+    ok(alice, call["id"], "invite", invitees=["carol"])
+    ok(carol, call["id"], "reject")
+    error_of(act(alice, call["id"], "invite", invitees=["carol"]), 429, "throttled")
+
+
+def blocks_of(client: APIClient) -> list[str]:
+    res = client.get("/api/blocks/")
+    assert res.status_code == 200
+    return [b["user"] for b in res.json()["results"]]
+
+
+def test_block_list_add_list_remove(client_for: Any) -> None:
+    bob = client_for("bob")
+    assert blocks_of(bob) == []
+    assert bob.post("/api/blocks/mallory/").status_code == 201
+    assert bob.post("/api/blocks/mallory/").status_code == 200  # already blocked
+    assert bob.post("/api/blocks/alice/").status_code == 201
+    assert blocks_of(bob) == ["alice", "mallory"]
+    assert bob.delete("/api/blocks/alice/").status_code == 204
+    assert blocks_of(bob) == ["mallory"]
+    error_of(bob.post("/api/blocks/nobody/"), 404, "not_found")
+    error_of(bob.post("/api/blocks/bob/"), 400, "validation_error")
+    error_of(APIClient().get("/api/blocks/"), 401, "not_authenticated")
+
+
+def test_a_blocked_callers_invitation_answers_as_if_the_callee_were_busy(
+    client_for: Any,
+) -> None:
+    assert client_for("bob").post("/api/blocks/mallory/").status_code == 201
+    mallory = client_for("mallory")
+    call = start_call(mallory, "bob", "carol")
+    assert (who(call, "bob")["state"], who(call, "bob")["reason"]) == ("rejected", "busy")
+    assert who(call, "carol")["state"] == "inviting"
+    # Exactly what a really busy callee looks like.
+    busy_call = start_call(client_for("dave"), "erin")
+    ok(client_for("erin"), busy_call["id"], "reject")  # erin free again
+    start_call(client_for("frank"), "grace")  # grace now rings: busy
+    real = start_call(client_for("heidi"), "grace")
+    assert who(real, "grace") | {"updated_at": None} == who(call, "bob") | {
+        "updated_at": None,
+        "user": "grace",
+        "invited_by": "heidi",
+    }
+    # bob never rings, and a later invite into the call is refused the same way.
+    assert client_for("bob").get("/api/calls/").json()["results"][0]["id"] == call["id"]
+    ok(mallory, call["id"], "cancel", invitees=["carol"])
+    alone = start_call(mallory, "bob")
+    assert who(alone, "bob")["reason"] == "busy"
