@@ -112,7 +112,11 @@ class Processes:
 
 
 def create_users(procs: Processes, names: Sequence[str]) -> dict[str, str]:
-    """Users with API tokens in the processes' database: {username: token}."""
+    """Users with API tokens in the processes' database: {username: token}.
+
+    Without passwords: the tests authenticate with tokens, and hashing a password with the real
+    settings' hasher takes a good part of a second each on a busy machine.
+    """
     out = procs.manage(
         "shell",
         "-c",
@@ -120,7 +124,7 @@ def create_users(procs: Processes, names: Sequence[str]) -> dict[str, str]:
         "from django.contrib.auth.models import User\n"
         "from invitations import tokens\n"
         f"names = {list(names)!r}\n"
-        "users = [User.objects.create_user(n, password='pw') for n in names]\n"
+        "users = [User.objects.create_user(n) for n in names]\n"
         "print(json.dumps({u.username: tokens.issue(user=u)[0] for u in users}))",
     )
     return json.loads(out.strip().splitlines()[-1])

@@ -101,6 +101,7 @@ def test_a_production_server_logs_json_with_context_and_never_a_token(tmp_path: 
         SECRET_KEY="s" * 50,
         DEBUG="0",
         SECURE_COOKIES="0",
+        SECURE_SSL_REDIRECT="0",  # plain HTTP here; behind nginx TLS ends at the proxy
         CALLSITE_VAR_DIR=str(tmp_path),
         SQLITE_PATH=str(tmp_path / "db.sqlite3"),
     )

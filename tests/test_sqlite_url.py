@@ -69,6 +69,7 @@ def test_racing_accept_and_cancel_through_a_sqlite_url_never_answer_500(tmp_path
         DATABASE_URL=f"sqlite:///{tmp_path / 'race.sqlite3'}",
         CALLSITE_VAR_DIR=str(tmp_path),
         THROTTLE_INVITATIONS="100000/min",
+        THROTTLE_PAIR="100000/min",  # alice rings bob again and again
     )
     procs = Processes(env, tmp_path)
     procs.manage("migrate", "--noinput", "-v", "0")
