@@ -63,6 +63,7 @@ class Stats:
     busy: int = 0
     connected: set[int] = field(default_factory=set)
     reconnects: int = 0
+    pending: dict[int, str] = field(default_factory=dict)  # invitee -> call id still ringing
 
 
 class Load:
@@ -82,6 +83,7 @@ class Load:
 
         attempt = user
         while not self.stop.is_set():
+            # A balancer's choice (least_conn): any process, the restarted one included.
             for port in self.ring(attempt):
                 url = (
                     f"ws://{HOST}:{port}/ws/?token={token_for(user)}"
@@ -112,12 +114,15 @@ class Load:
                 self.stats.connected.discard(user)
             if not self.stop.is_set():
                 self.stats.reconnects += 1
-            attempt += 1  # the next server in the ring: the one that closed us is restarting
+            # Anywhere but the process that closed us (it is restarting).
+            attempt += random.randrange(1, len(self.ports)) if len(self.ports) > 1 else 0
 
     async def saw(self, user: int, call_id: str) -> None:
         if call_id in self.stats.seen:
             return
         self.stats.seen.add(call_id)
+        if self.stats.pending.get(user) == call_id:
+            del self.stats.pending[user]
         await self.request("post", f"/api/calls/{call_id}/reject/", user, {}, ok=(200, 409))
 
     async def request(
@@ -152,24 +157,36 @@ class Load:
         while not self.stop.is_set():
             inviter, invitee = pair % half, half + pair % half
             pair += 1
-            asyncio.ensure_future(self.invite(inviter, invitee))
+            if invitee in self.stats.pending:  # its last invitation still rings: not this turn
+                self.stats.busy += 1
+            else:
+                self.stats.pending[invitee] = ""
+                asyncio.ensure_future(self.invite(inviter, invitee))
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def invite(self, inviter: int, invitee: int) -> None:
         body = {"invitees": [username_for(invitee)], "timeout": 10}
         response = await self.request("post", "/api/calls/", inviter, body, ok=(201, 409))
-        if response is None:
-            return
-        if response.status_code == 409:  # the pair's previous call has not ended yet
-            self.stats.busy += 1
+        if response is None or response.status_code == 409:  # 409: the inviter still rings
+            self.stats.pending.pop(invitee, None)
+            self.stats.busy += response is not None
             return
         call = response.json()["call"]
         state = next(p["state"] for p in call["participants"] if p["user"] != call["inviter"])
         if state == "inviting":
             self.stats.sent[call["id"]] = invitee
+            if call["id"] not in self.stats.seen:
+                self.stats.pending[invitee] = call["id"]
+                # Unseen, it ends by timing out: the pair is free again after that.
+                asyncio.get_running_loop().call_later(
+                    11, lambda: self.stats.pending.pop(invitee, None)
+                )
+            else:
+                self.stats.pending.pop(invitee, None)
         else:
-            self.stats.busy += 1  # the pair's previous call had not ended yet: not an invitation
+            self.stats.pending.pop(invitee, None)
+            self.stats.busy += 1  # the invitee was still in its previous call: never rang
 
     async def all_back(self, timeout: float = 30) -> float:
         started = time.monotonic()
@@ -233,7 +250,7 @@ async def run(args: argparse.Namespace, topo: Topology, group: ProcessGroup) -> 
         "invitations_sent": len(stats.sent),
         "invitations_lost": len(lost),
         "lost_examples": lost[:5],
-        "busy_skipped": stats.busy,
+        "skipped_busy_pair": stats.busy,
         "requests": stats.requests,
         "requests_failed": len(stats.failed),
         "failed_examples": stats.failed[:5],
