@@ -117,6 +117,12 @@ def event(call: Call, kind: str, actor: Any = None, subject: Any = None, **data:
     return CallEvent(call=call, kind=kind, actor=actor, subject=subject, data=data)
 
 
+def save_events(events: list[CallEvent]) -> None:
+    """Insert CallEvents made with ``event``, in their order, in one statement."""
+    if events:
+        CallEvent.objects.bulk_create(events)
+
+
 def record(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> None:
     event(call, kind, actor, subject, **data).save()
 
@@ -243,8 +249,12 @@ def end_call(
     now: datetime,
     box: Outbox,
     participants: list[Participant] | None = None,
+    events: list[CallEvent] | None = None,
 ) -> None:
     """End a locked call: whoever still rings is cancelled; the call never changes again.
+
+    ``events``: CallEvents the caller made and has not saved yet; they go in with end_call's
+    own, in one insert.
 
     ``participants``: every participant of the call with its user and invited_by, as they stand
     now (read after the last change), if the caller holds them; else they are read here. Read
@@ -256,7 +266,9 @@ def end_call(
         )
         != 1
     ):
+        save_events(events or [])
         return
+    pending = list(events or [])
     call.state, call.end_reason, call.ended_at = CallState.ENDED, reason, now
     call.inviter_offline_deadline = None
     if participants is None:
@@ -264,7 +276,9 @@ def end_call(
     up_to_date = True
     for p in [p for p in participants if p.state in RINGING_STATES]:
         if move(p, RINGING_STATES, now, state=ParticipantState.CANCELLED, deadline=None):
-            record(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
+            pending.append(
+                event(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
+            )
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
@@ -274,7 +288,10 @@ def end_call(
             state_changed(box, p)
         else:
             up_to_date = False  # someone else moved it: the snapshot reads the rows afresh
-    record(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+    pending.append(
+        event(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+    )
+    save_events(pending)
     box.to_everyone(
         "call.ended",
         operator=operator.get_username() if operator else None,
@@ -299,6 +316,7 @@ def end_if_over(
     box: Outbox,
     cancelling: bool = False,
     participants: list[Participant] | None = None,
+    events: list[CallEvent] | None = None,
 ) -> None:
     """Apply API.md's end rules to a locked call after a transition: its last change.
 
@@ -307,9 +325,10 @@ def end_if_over(
     rejected or timed out ends ``unanswered`` (or ``cancelled`` if every invitee was cancelled).
     ``participants``: as for ``end_call``, if the caller already holds them after the change.
     Whether or not the call ends, they give the Outbox its snapshot, so callers change no
-    participant after this.
+    participant after this. ``events``: as for ``end_call``, saved here whatever happens.
     """
     if call.is_ended:
+        save_events(events or [])
         return
     if participants is None:
         participants = read_participants(call)
@@ -324,8 +343,10 @@ def end_if_over(
             now=now,
             box=box,
             participants=participants,
+            events=events,
         )
     else:
+        save_events(events or [])
         box.snapshot_from(participants)
 
 

@@ -29,6 +29,7 @@ from ..events import Outbox
 from ..models import (
     RINGING_STATES,
     Call,
+    CallEvent,
     CallState,
     CallType,
     EndReason,
@@ -204,6 +205,7 @@ def cancel(
             if any(p.state not in RINGING_STATES for p in targets):
                 raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
         box = Outbox(call)
+        cancelled: list[CallEvent] = []  # saved by end_if_over, with the end's own events
         for p in targets:
             if not move(
                 p,
@@ -214,7 +216,11 @@ def cancel(
                 extended_data=extended_data,
             ):
                 raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
-            record(call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data)
+            cancelled.append(
+                event(
+                    call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data
+                )
+            )
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
@@ -230,6 +236,7 @@ def cancel(
             box=box,
             cancelling=True,
             participants=participants,  # moved in memory, as they now stand
+            events=cancelled,
         )
         return send_and_snapshot(box)
 
@@ -355,7 +362,7 @@ def _reject(
             reason=reason,
             extended_data=extended_data,
         )
-        record(
+        rejected = event(
             call,
             Kind.REJECTED,
             actor=actor,
@@ -366,7 +373,14 @@ def _reject(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
-        end_if_over(call, operator=actor, extended_data=extended_data, now=now, box=box)
+        end_if_over(
+            call,
+            operator=actor,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            events=[rejected],  # saved there, with the end's own events
+        )
         return send_and_snapshot(box)
 
 
