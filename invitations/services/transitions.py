@@ -241,15 +241,20 @@ def cancel(
         return send_and_snapshot(box)
 
 
-def _lock_invitation_to_answer(actor: User, call_id: UUID, action: str) -> tuple[Call, Participant]:
-    """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks."""
-    call, me = lock_call(call_id, actor)
+def _lock_invitation_to_answer(
+    actor: User, call_id: UUID, action: str
+) -> tuple[Call, Participant, list[Participant]]:
+    """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks.
+
+    Every participant comes along (``lock_call_with_everyone``): moved in memory, they give
+    the Outbox its snapshot and the end rules their rows, with no read of their own."""
+    call, me, participants = lock_call_with_everyone(call_id, actor)
     # The inviter never answers their own invitation; but an inviter who quit an ongoing call
     # and was invited back by someone else answers that invitation like anyone.
     if me.role == Role.INVITER and me.invited_by_id is None:
         raise CallError("permission_denied", f"The inviter cannot {action} their own call.")
     refuse_if_ended(call)
-    return call, me
+    return call, me, participants
 
 
 def _refuse_late_answer(me: Participant, now: datetime) -> None:
@@ -268,20 +273,20 @@ class _LateAnswerError(Exception):
 
 def _move_ringing_invitation(
     actor: User, call_id: UUID, action: str, now: datetime, expired: bool, **changes: Any
-) -> tuple[Call, Participant]:
+) -> tuple[Call, Participant, list[Participant]]:
     """Inside the transaction: move the actor's ringing invitation (accept or reject).
 
     A late invitation is timed out first (``_answer_expiring_late``), then the answer is tried
     again with ``expired`` set; the check rides on the lock's read instead of a read of its own.
     """
-    call, me = _lock_invitation_to_answer(actor, call_id, action)
+    call, me, participants = _lock_invitation_to_answer(actor, call_id, action)
     if not expired and me.state in RINGING_STATES and me.deadline and me.deadline <= now:
         raise _LateAnswerError(me.pk)
     _refuse_late_answer(me, now)
     if not move(me, RINGING_STATES, now, deadline=None, **changes):
         raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
     me.user = actor
-    return call, me
+    return call, me, participants
 
 
 def _answer_expiring_late(answer: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
@@ -308,7 +313,7 @@ def _accept(
 ) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
-        call, me = _move_ringing_invitation(
+        call, me, participants = _move_ringing_invitation(
             actor,
             call_id,
             "accept",
@@ -331,6 +336,7 @@ def _accept(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
+        box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
 
 
@@ -352,7 +358,7 @@ def _reject(
 ) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
-        call, me = _move_ringing_invitation(
+        call, me, participants = _move_ringing_invitation(
             actor,
             call_id,
             "reject",
@@ -380,6 +386,7 @@ def _reject(
             now=now,
             box=box,
             events=[rejected],  # saved there, with the end's own events
+            participants=participants,  # me moved in memory
         )
         return send_and_snapshot(box)
 
@@ -388,9 +395,10 @@ def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str,
     """A device shows the invitation: inviting -> received. A no-op when already received."""
     now = timezone.now()
     with transaction.atomic():
-        call, me = _lock_invitation_to_answer(actor, call_id, "acknowledge")
+        call, me, participants = _lock_invitation_to_answer(actor, call_id, "acknowledge")
         box = Outbox(call)
         if me.state == ParticipantState.RECEIVED:
+            box.snapshot_from(participants)
             return send_and_snapshot(box)
         _refuse_late_answer(me, now)
         if not move(me, (ParticipantState.INVITING,), now, state=ParticipantState.RECEIVED):
@@ -400,6 +408,7 @@ def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str,
         record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
         me.user = actor
         state_changed(box, me, device_id)
+        box.snapshot_from(participants)  # me moved in memory
         return send_and_snapshot(box)
 
 
