@@ -107,22 +107,18 @@ def expire_presence(*, user_id: int) -> bool:
         return True
 
 
-def start_caller_offline_if_no_device(
-    call: Call, inviter: User, now: datetime, box: Outbox
-) -> None:
-    """A call started with no device of the inviter connected (a REST-only caller) rings out
-    with the same grace as one whose caller dropped: counted from the call's creation.
+def caller_offline_deadline(inviter: User, now: datetime) -> datetime | None:
+    """When a call started now ends as caller_offline, if no device of the inviter is connected
+    (a REST-only caller): it rings out with the same grace as one whose caller dropped, counted
+    from the call's creation. None if a device is connected.
 
     The inviter's UserLock row, held since the start of ``invite``, is the one the WebSocket
     device lifecycle takes, so a last device dropping at this moment is seen either here or by
     its own mark_user_offline, never by neither.
     """
-    if call.is_ended or has_connected_device(inviter.pk):
-        return
-    deadline = now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
-    Call.objects.filter(pk=call.pk).update(inviter_offline_deadline=deadline)
-    call.inviter_offline_deadline = deadline
-    box.schedule_caller_offline(deadline)
+    if has_connected_device(inviter.pk):
+        return None
+    return now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
 
 
 def _mark_inviter_offline(*, user: User, grace: float) -> None:

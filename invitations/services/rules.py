@@ -17,6 +17,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.db import connection
 
 from ..errors import CallError
 from ..events import Outbox
@@ -43,14 +44,29 @@ UserModel = get_user_model()
 
 def lock_call(call_id: UUID, user: User) -> tuple[Call, Participant]:
     """Lock the call row and return it with the user's participation (404 if they have none)."""
+    call, me, _ = lock_call_with_everyone(call_id, user, everyone=False)
+    return call, me
+
+
+def lock_call_with_everyone(
+    call_id: UUID, user: User, *, everyone: bool = True
+) -> tuple[Call, Participant, list[Participant]]:
+    """``lock_call``, reading every participant (``read_participants``) rather than the user's
+    alone when ``everyone``: one read for a transition that needs them all anyway. The read
+    follows the lock, so it sees what the last holder of the lock committed."""
     call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
     me = None
+    participants: list[Participant] = []
     if call is not None:
-        me = Participant.objects.filter(call=call, user=user).first()
+        if everyone:
+            participants = read_participants(call)
+            me = next((p for p in participants if p.user_id == user.pk), None)
+        else:
+            me = Participant.objects.filter(call=call, user=user).first()
     if call is None or me is None:
         # Existence of calls you are not part of is not leaked.
         raise CallError("not_found", "No such call.")
-    return call, me
+    return call, me, participants
 
 
 def refuse_if_ended(call: Call) -> None:
@@ -66,8 +82,24 @@ def lock_users(user_ids: Iterable[int]) -> None:
     each decided once.
     """
     ids = sorted(set(user_ids))
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        # One statement: a row that exists is locked FOR UPDATE by ON CONFLICT DO UPDATE even
+        # though ``WHERE false`` leaves it unwritten (PostgreSQL's INSERT docs); rows are taken
+        # in VALUES order, sorted, like the SELECT ... FOR UPDATE it replaces.
+        table = connection.ops.quote_name(UserLock._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (user_id) VALUES {', '.join(['(%s)'] * len(ids))} "
+                "ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id WHERE false",
+                ids,
+            )
+        return
     UserLock.objects.bulk_create([UserLock(user_id=i) for i in ids], ignore_conflicts=True)
-    list(UserLock.objects.select_for_update().filter(user_id__in=ids).order_by("user_id"))
+    if connection.features.has_select_for_update:
+        list(UserLock.objects.select_for_update().filter(user_id__in=ids).order_by("user_id"))
+    # SQLite has no row locks: its IMMEDIATE transactions serialise writers (see UserLock).
 
 
 def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any) -> bool:
@@ -80,8 +112,19 @@ def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any
     return won
 
 
+def event(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> CallEvent:
+    """A CallEvent not saved yet, for writers that insert several at once."""
+    return CallEvent(call=call, kind=kind, actor=actor, subject=subject, data=data)
+
+
+def save_events(events: list[CallEvent]) -> None:
+    """Insert CallEvents made with ``event``, in their order, in one statement."""
+    if events:
+        CallEvent.objects.bulk_create(events)
+
+
 def record(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> None:
-    CallEvent.objects.create(call=call, kind=kind, actor=actor, subject=subject, data=data)
+    event(call, kind, actor, subject, **data).save()
 
 
 def state_changed(box: Outbox, p: Participant, device_id: str | None = None) -> None:
@@ -120,12 +163,25 @@ def invite_users(
     now: datetime,
     box: Outbox,
     errors: list[dict[str, str]],
+    busy: set[int] | None = None,
+    added: list[Participant] | None = None,
+    events: list[CallEvent] | None = None,
 ) -> None:
-    """Add users to a locked call: ringing, or rejected as busy at once on their behalf."""
+    """Add users to a locked call: ringing, or rejected as busy at once on their behalf.
+
+    ``busy``: the busy users among ``users``, if the caller has locked them all and checked
+    already. ``added``: participants not saved yet (the inviter of a new call), and ``events``
+    CallEvents not saved yet: they go in with the ones made here, one insert for each table.
+    On return ``added`` holds every participant created, saved, in the call's order.
+    """
     top = settings.CALLSITE["MAX_ACTIVE_PARTICIPANTS"]
-    lock_users([u.pk for u in users])
+    if busy is None:
+        lock_users([u.pk for u in users])
+        busy = busy_user_ids([u.pk for u in users], exclude_call=call)
+    added = [] if added is None else added
+    events = [] if events is None else events
+    ringing: list[Participant] = []  # their timers, once the insert has given them ids
     active = sum(1 for p in existing.values() if p.state in ACTIVE_STATES)
-    busy = busy_user_ids([u.pk for u in users], exclude_call=call)
     # Who blocked the inviter is answered exactly as busy, so the block is not revealed.
     blocked = blockers_of(inviter.pk, [u.pk for u in users if u.pk not in busy])
     deadline = now + timedelta(seconds=call.timeout)
@@ -148,7 +204,8 @@ def invite_users(
             "device_id": "",
         }
         if current is None:
-            p = Participant.objects.create(call=call, user=user, role=Role.INVITEE, **fields)
+            p = Participant(call=call, user=user, role=Role.INVITEE, **fields)
+            added.append(p)
         else:
             # A re-invite: rejected, cancelled, timeout or quit -> inviting, with a new deadline.
             p = current
@@ -158,16 +215,20 @@ def invite_users(
         p.user = user
         if is_busy:
             why = {"blocked": True} if user.pk in blocked else {}
-            record(call, Kind.BUSY, subject=user, invited_by=inviter.get_username(), **why)
+            events.append(
+                event(call, Kind.BUSY, subject=user, invited_by=inviter.get_username(), **why)
+            )
         else:
             active += 1
-            record(
-                call,
-                Kind.INVITED,
-                actor=inviter,
-                subject=user,
-                deadline=deadline.isoformat(),
-                extended_data=extended_data,
+            events.append(
+                event(
+                    call,
+                    Kind.INVITED,
+                    actor=inviter,
+                    subject=user,
+                    deadline=deadline.isoformat(),
+                    extended_data=extended_data,
+                )
             )
             box.to_user(
                 user.pk,
@@ -176,8 +237,12 @@ def invite_users(
                 extended_data=extended_data,
                 deadline=deadline.isoformat(),
             )
-            box.schedule_participant(p.pk, deadline)
+            ringing.append(p)
         state_changed(box, p)
+    Participant.objects.bulk_create([p for p in added if p.pk is None])
+    CallEvent.objects.bulk_create(events)
+    for p in ringing:
+        box.schedule_participant(p.pk, deadline)
 
 
 def end_call(
@@ -188,19 +253,37 @@ def end_call(
     extended_data: str,
     now: datetime,
     box: Outbox,
+    participants: list[Participant] | None = None,
+    events: list[CallEvent] | None = None,
 ) -> None:
-    """End a locked call: whoever still rings is cancelled; the call never changes again."""
+    """End a locked call: whoever still rings is cancelled; the call never changes again.
+
+    ``events``: CallEvents the caller made and has not saved yet; they go in with end_call's
+    own, in one insert.
+
+    ``participants``: every participant of the call with its user and invited_by, as they stand
+    now (read after the last change), if the caller holds them; else they are read here. Read
+    once, they also give the Outbox its snapshot, so the call's rows are not read again.
+    """
     if (
         Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
             state=CallState.ENDED, end_reason=reason, ended_at=now, inviter_offline_deadline=None
         )
         != 1
     ):
+        save_events(events or [])
         return
+    pending = list(events or [])
     call.state, call.end_reason, call.ended_at = CallState.ENDED, reason, now
-    for p in Participant.objects.filter(call=call).ringing().select_related("user"):
+    call.inviter_offline_deadline = None
+    if participants is None:
+        participants = read_participants(call)
+    up_to_date = True
+    for p in [p for p in participants if p.state in RINGING_STATES]:
         if move(p, RINGING_STATES, now, state=ParticipantState.CANCELLED, deadline=None):
-            record(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
+            pending.append(
+                event(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
+            )
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
@@ -208,13 +291,25 @@ def end_call(
                 extended_data=extended_data,
             )
             state_changed(box, p)
-    record(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+        else:
+            up_to_date = False  # someone else moved it: the snapshot reads the rows afresh
+    pending.append(
+        event(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+    )
+    save_events(pending)
     box.to_everyone(
         "call.ended",
         operator=operator.get_username() if operator else None,
         reason=reason,
         extended_data=extended_data,
     )
+    if up_to_date:
+        box.snapshot_from(participants)
+
+
+def read_participants(call: Call) -> list[Participant]:
+    """Every participant of a locked call, in the call's order, ready for a snapshot."""
+    return list(Participant.objects.filter(call=call).select_related("user", "invited_by"))
 
 
 def end_if_over(
@@ -225,22 +320,39 @@ def end_if_over(
     now: datetime,
     box: Outbox,
     cancelling: bool = False,
-    rows: list[tuple[str, str]] | None = None,
+    participants: list[Participant] | None = None,
+    events: list[CallEvent] | None = None,
 ) -> None:
-    """Apply API.md's end rules to a locked call after a transition.
+    """Apply API.md's end rules to a locked call after a transition: its last change.
 
     ``cancelling`` says the transition was the inviter withdrawing invitations: a ringing call
     whose last pending invitees were withdrawn ends ``cancelled``; one whose last invitee
     rejected or timed out ends ``unanswered`` (or ``cancelled`` if every invitee was cancelled).
-    ``rows``: the call's (role, state) pairs, if the caller already read them after the change.
+    ``participants``: as for ``end_call``, if the caller already holds them after the change.
+    Whether or not the call ends, they give the Outbox its snapshot, so callers change no
+    participant after this. ``events``: as for ``end_call``, saved here whatever happens.
     """
     if call.is_ended:
+        save_events(events or [])
         return
-    if rows is None:
-        rows = list(Participant.objects.filter(call=call).values_list("role", "state"))
+    if participants is None:
+        participants = read_participants(call)
+    rows = [(p.role, p.state) for p in participants]
     reason = end_reason_for(call, rows, cancelling=cancelling)
     if reason is not None:
-        end_call(call, reason, operator=operator, extended_data=extended_data, now=now, box=box)
+        end_call(
+            call,
+            reason,
+            operator=operator,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            participants=participants,
+            events=events,
+        )
+    else:
+        save_events(events or [])
+        box.snapshot_from(participants)
 
 
 def end_reason_for(

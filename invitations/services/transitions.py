@@ -13,6 +13,7 @@ API.md is the contract these implement; the comments note where it left a choice
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from ..events import Outbox
 from ..models import (
     RINGING_STATES,
     Call,
+    CallEvent,
     CallState,
     CallType,
     EndReason,
@@ -37,14 +39,16 @@ from ..models import (
 )
 from ..selectors import busy_user_ids, snapshots
 from .deadlines import expire
-from .devices import start_caller_offline_if_no_device
+from .devices import caller_offline_deadline
 from .rules import (
     Kind,
     after_quit,
     end_call,
     end_if_over,
+    event,
     invite_users,
     lock_call,
+    lock_call_with_everyone,
     lock_users,
     move,
     record,
@@ -85,13 +89,23 @@ def invite(
         )
     now = timezone.now()
     with transaction.atomic():
-        lock_users([inviter.pk] + [u.pk for u in users])
-        if busy_user_ids([inviter.pk]):
+        everyone = [inviter.pk] + [u.pk for u in users]
+        lock_users(everyone)
+        # One busy check for the inviter and the invitees: the new call holds nobody yet.
+        busy = busy_user_ids(everyone)
+        if inviter.pk in busy:
             raise CallError("busy", "You are already ringing or talking in another call.")
+        # Set with the call's insert rather than updated after it; cleared if the call ends.
+        offline_deadline = caller_offline_deadline(inviter, now)
         call = Call.objects.create(
-            inviter=inviter, type=type, timeout=timeout, extended_data=extended_data
+            inviter=inviter,
+            type=type,
+            timeout=timeout,
+            extended_data=extended_data,
+            inviter_offline_deadline=offline_deadline,
         )
-        me = Participant.objects.create(
+        # Inserted by invite_users with the invitees' rows and events, one insert each.
+        me = Participant(
             call=call,
             user=inviter,
             role=Role.INVITER,
@@ -99,7 +113,7 @@ def invite(
             extended_data=extended_data,
             device_id=device_id,
         )
-        record(
+        created = event(
             call,
             Kind.CREATED,
             actor=inviter,
@@ -109,6 +123,7 @@ def invite(
             device_id=device_id,
         )
         box = Outbox(call)
+        added = [me]  # the new call's participants, in its order, once invite_users is done
         invite_users(
             call=call,
             inviter=inviter,
@@ -118,9 +133,13 @@ def invite(
             now=now,
             box=box,
             errors=errors,
+            busy=busy,
+            added=added,
+            events=[created],
         )
-        end_if_over(call, operator=None, extended_data="", now=now, box=box)
-        start_caller_offline_if_no_device(call, inviter, now, box)
+        end_if_over(call, operator=None, extended_data="", now=now, box=box, participants=added)
+        if offline_deadline is not None and not call.is_ended:
+            box.schedule_caller_offline(offline_deadline)
         return InviteResult(call=send_and_snapshot(box), errors=errors)
 
 
@@ -163,9 +182,8 @@ def cancel(
     """Withdraw ringing invitations the actor sent (``invitees=None``: all of them)."""
     now = timezone.now()
     with transaction.atomic():
-        call, me = lock_call(call_id, actor)
+        call, _, participants = lock_call_with_everyone(call_id, actor)
         refuse_if_ended(call)
-        participants = list(Participant.objects.filter(call=call).select_related("user"))
         if invitees is None:
             targets = [
                 p for p in participants if p.invited_by_id == actor.pk and p.state in RINGING_STATES
@@ -187,6 +205,7 @@ def cancel(
             if any(p.state not in RINGING_STATES for p in targets):
                 raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
         box = Outbox(call)
+        cancelled: list[CallEvent] = []  # saved by end_if_over, with the end's own events
         for p in targets:
             if not move(
                 p,
@@ -197,7 +216,11 @@ def cancel(
                 extended_data=extended_data,
             ):
                 raise CallError("invalid_state", "Only ringing invitations can be cancelled.")
-            record(call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data)
+            cancelled.append(
+                event(
+                    call, Kind.CANCELLED, actor=actor, subject=p.user, extended_data=extended_data
+                )
+            )
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
@@ -206,20 +229,32 @@ def cancel(
             )
             state_changed(box, p)
         end_if_over(
-            call, operator=actor, extended_data=extended_data, now=now, box=box, cancelling=True
+            call,
+            operator=actor,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            cancelling=True,
+            participants=participants,  # moved in memory, as they now stand
+            events=cancelled,
         )
         return send_and_snapshot(box)
 
 
-def _lock_invitation_to_answer(actor: User, call_id: UUID, action: str) -> tuple[Call, Participant]:
-    """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks."""
-    call, me = lock_call(call_id, actor)
+def _lock_invitation_to_answer(
+    actor: User, call_id: UUID, action: str
+) -> tuple[Call, Participant, list[Participant]]:
+    """Lock the call for an invitee's answer (accept, reject, ack): role and liveness checks.
+
+    Every participant comes along (``lock_call_with_everyone``): moved in memory, they give
+    the Outbox its snapshot and the end rules their rows, with no read of their own."""
+    call, me, participants = lock_call_with_everyone(call_id, actor)
     # The inviter never answers their own invitation; but an inviter who quit an ongoing call
     # and was invited back by someone else answers that invitation like anyone.
     if me.role == Role.INVITER and me.invited_by_id is None:
         raise CallError("permission_denied", f"The inviter cannot {action} their own call.")
     refuse_if_ended(call)
-    return call, me
+    return call, me, participants
 
 
 def _refuse_late_answer(me: Participant, now: datetime) -> None:
@@ -228,35 +263,62 @@ def _refuse_late_answer(me: Participant, now: datetime) -> None:
         raise CallError("invalid_state", "This invitation has timed out.")
 
 
+class _LateAnswerError(Exception):
+    """The actor's invitation is past its deadline: expire it outside the transaction first."""
+
+    def __init__(self, participant_id: int) -> None:
+        super().__init__(participant_id)
+        self.participant_id = participant_id
+
+
 def _move_ringing_invitation(
-    actor: User, call_id: UUID, action: str, now: datetime, **changes: Any
-) -> tuple[Call, Participant]:
-    """Inside the transaction: move the actor's ringing invitation (accept or reject)."""
-    call, me = _lock_invitation_to_answer(actor, call_id, action)
+    actor: User, call_id: UUID, action: str, now: datetime, expired: bool, **changes: Any
+) -> tuple[Call, Participant, list[Participant]]:
+    """Inside the transaction: move the actor's ringing invitation (accept or reject).
+
+    A late invitation is timed out first (``_answer_expiring_late``), then the answer is tried
+    again with ``expired`` set; the check rides on the lock's read instead of a read of its own.
+    """
+    call, me, participants = _lock_invitation_to_answer(actor, call_id, action)
+    if not expired and me.state in RINGING_STATES and me.deadline and me.deadline <= now:
+        raise _LateAnswerError(me.pk)
     _refuse_late_answer(me, now)
     if not move(me, RINGING_STATES, now, deadline=None, **changes):
         raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
     me.user = actor
-    return call, me
+    return call, me, participants
 
 
-def _expire_if_late(call_id: UUID, actor: User) -> None:
-    p = Participant.objects.filter(call_id=call_id, user=actor).first()
-    if p is not None and p.state in RINGING_STATES and p.deadline and p.deadline <= timezone.now():
-        expire(participant_id=p.pk)
+def _answer_expiring_late(answer: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
+    """Run an answer (accept, reject); if the invitation turned out late, expire it (in its own
+    transaction, as the timer would: on SQLite a transaction takes the write lock at once) and
+    answer again, which then finds it timed out."""
+    try:
+        return answer(False)
+    except _LateAnswerError as late:
+        expire(participant_id=late.participant_id)
+    return answer(True)
 
 
 def accept(
     *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
 ) -> dict[str, Any]:
-    _expire_if_late(call_id, actor)
+    return _answer_expiring_late(
+        lambda expired: _accept(actor, call_id, extended_data, device_id, expired)
+    )
+
+
+def _accept(
+    actor: User, call_id: UUID, extended_data: str, device_id: str, expired: bool
+) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
-        call, me = _move_ringing_invitation(
+        call, me, participants = _move_ringing_invitation(
             actor,
             call_id,
             "accept",
             now,
+            expired,
             state=ParticipantState.ACCEPTED,
             extended_data=extended_data,
             device_id=device_id,
@@ -274,6 +336,7 @@ def accept(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
+        box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
 
 
@@ -285,19 +348,27 @@ def reject(
     extended_data: str = "",
     device_id: str = "",
 ) -> dict[str, Any]:
-    _expire_if_late(call_id, actor)
+    return _answer_expiring_late(
+        lambda expired: _reject(actor, call_id, reason, extended_data, device_id, expired)
+    )
+
+
+def _reject(
+    actor: User, call_id: UUID, reason: str, extended_data: str, device_id: str, expired: bool
+) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
-        call, me = _move_ringing_invitation(
+        call, me, participants = _move_ringing_invitation(
             actor,
             call_id,
             "reject",
             now,
+            expired,
             state=ParticipantState.REJECTED,
             reason=reason,
             extended_data=extended_data,
         )
-        record(
+        rejected = event(
             call,
             Kind.REJECTED,
             actor=actor,
@@ -308,7 +379,15 @@ def reject(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
-        end_if_over(call, operator=actor, extended_data=extended_data, now=now, box=box)
+        end_if_over(
+            call,
+            operator=actor,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            events=[rejected],  # saved there, with the end's own events
+            participants=participants,  # me moved in memory
+        )
         return send_and_snapshot(box)
 
 
@@ -340,9 +419,10 @@ def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str,
     if answered is not None:
         return answered
     with transaction.atomic():
-        call, me = _lock_invitation_to_answer(actor, call_id, "acknowledge")
+        call, me, participants = _lock_invitation_to_answer(actor, call_id, "acknowledge")
         box = Outbox(call)
         if me.state == ParticipantState.RECEIVED:
+            box.snapshot_from(participants)
             return send_and_snapshot(box)
         _refuse_late_answer(me, now)
         if not move(me, (ParticipantState.INVITING,), now, state=ParticipantState.RECEIVED):
@@ -352,6 +432,7 @@ def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str,
         record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
         me.user = actor
         state_changed(box, me, device_id)
+        box.snapshot_from(participants)  # me moved in memory
         return send_and_snapshot(box)
 
 
@@ -397,13 +478,19 @@ def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any
     """End the call for everyone; any accepted participant may."""
     now = timezone.now()
     with transaction.atomic():
-        call, me = lock_call(call_id, actor)
+        call, me, participants = lock_call_with_everyone(call_id, actor)
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can end it.")
         box = Outbox(call)
         end_call(
-            call, EndReason.ENDED, operator=actor, extended_data=extended_data, now=now, box=box
+            call,
+            EndReason.ENDED,
+            operator=actor,
+            extended_data=extended_data,
+            now=now,
+            box=box,
+            participants=participants,
         )
         return send_and_snapshot(box)
 
