@@ -1,13 +1,15 @@
 """The call state machine: every write to a call goes through one of these functions.
 
 - ``rules``: locking, the conditional move, recording, the invite and end rules;
-- ``transitions``: what users (and the admin) ask for: invite, accept, reject, quit...;
+- ``transitions``: what users (and the admin) ask for: invite, add, cancel, quit, end...;
+- ``answers``: an invitee's answers: accept, reject, acknowledge;
 - ``deadlines``: what happens when a deadline passes (the timer worker calls these);
 - ``devices``: what a user's devices coming and going does to their calls and presence.
 
 Callers use the package (``services.accept(...)``); the modules are its own business.
 """
 
+from .answers import accept, acknowledge, reject
 from .deadlines import (
     expire,
     expire_caller_offline,
@@ -18,15 +20,12 @@ from .devices import expire_presence, mark_user_offline, mark_user_online
 from .rules import lock_users
 from .transitions import (
     InviteResult,
-    accept,
-    acknowledge,
     add_invitees,
     cancel,
     end,
     force_end,
     invite,
     quit_call,
-    reject,
 )
 
 __all__ = [

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from invitations import services
-from invitations.services import transitions
+from invitations.services import answers
 from tests.realtime.support import Device, Devices, open_socket, token_for
 
 
@@ -84,9 +84,9 @@ def write_transactions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         opened.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(transitions.transaction, "atomic", counting)
+    monkeypatch.setattr(answers.transaction, "atomic", counting)
     yield opened
-    monkeypatch.setattr(transitions.transaction, "atomic", real)
+    monkeypatch.setattr(answers.transaction, "atomic", real)
 
 
 @pytest.mark.django_db
