@@ -240,6 +240,8 @@ def test_after_load_both_servers_of_the_production_topology_exit_within_10_s(
             REDIS_URL=REDIS_URL,
             CHANNEL_LAYER_PREFIX=prefix,
             THROTTLE_INVITATIONS="100000/min",
+            THROTTLE_PAIR="100000/min",  # each caller rings the same callee again and again
+            SECURE_SSL_REDIRECT="0",  # plain HTTP here; behind nginx TLS ends at the proxy
         )
         procs = Processes(env, tmp_path)
         try:
