@@ -158,9 +158,9 @@ class Topology:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        pytest.skip("needs PostgreSQL, as compose runs it: `make test-postgres`")
+        pytest.skip(reason="needs PostgreSQL, as compose runs it: `make test-postgres`")
     if kit.binary("nginx") is None or kit.binary("turnserver") is None:
-        pytest.skip("nginx or coturn is not installed (`make test` installs both)")
+        pytest.skip(reason="nginx or coturn is not installed (`make test` installs both)")
     tmp = tmp_path_factory.mktemp("topology")
     variables = {
         "CALLSITE_HOST": HOST,
