@@ -1,0 +1,1 @@
+"""One async sender per push provider, each behind ``base.Sender``."""
