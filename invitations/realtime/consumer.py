@@ -106,9 +106,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.registered = True
         WATCH.add(self)
         await LOCAL.add(self)
-        await self._send(
-            await db_call(protocol.session_ready)(self.user, self.device_id)
-        )
+        await self._send(await db_call(protocol.session_ready)(self.user, self.device_id))
 
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""
