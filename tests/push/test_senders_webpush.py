@@ -1,0 +1,180 @@
+"""Web Push sender against a local push service that checks VAPID and decrypts aes128gcm."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from invitations.push.senders.base import Outcome
+from invitations.push.senders.webpush import WebPushSender, topic_for
+
+from .fixtures.messages import left_at, message
+from .fixtures.webpush import VapidKeys, WebPushService
+
+
+@pytest.fixture
+async def sender(webpush_service: WebPushService) -> AsyncIterator[WebPushSender]:
+    made = WebPushSender()
+    yield made
+    await made.close()
+
+
+async def test_a_ring_is_accepted_and_decrypts_to_the_payload(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    subscription = webpush_service.subscribe()
+    push = message("webpush", subscription=subscription, seconds=30)
+
+    result = await sender.send(push)
+
+    assert result.outcome == Outcome.SENT, result
+    assert result.status == 201
+    [got] = webpush_service.received
+    assert got.problems == []
+    assert got.payload == push.payload
+    assert got.claims["aud"] == webpush_service.url
+    assert got.claims["sub"] == "mailto:ops@callsite.test"
+    assert time.time() < got.claims["exp"] <= time.time() + 24 * 3600
+    assert abs(int(got.headers["ttl"]) - left_at(push, got.at)) <= 1
+    assert got.headers["urgency"] == "high"
+    assert got.headers["topic"] == topic_for(push.collapse_id)
+    assert len(got.headers["topic"]) == 32
+
+
+async def test_a_stop_is_normal_urgency_with_the_rings_topic(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    subscription = webpush_service.subscribe()
+    ring = message("webpush", subscription=subscription)
+    stop = message("webpush", kind="stop", subscription=subscription, call_id=ring.collapse_id)
+
+    assert (await sender.send(ring)).outcome == Outcome.SENT
+    assert (await sender.send(stop)).outcome == Outcome.SENT
+
+    first, second = webpush_service.received
+    assert second.headers["urgency"] == "normal"
+    assert second.payload["reason"] == "cancelled"
+    assert first.headers["topic"] == second.headers["topic"]
+
+
+async def test_a_raw_base64url_private_key_works_too(
+    webpush_service: WebPushService, settings: object
+) -> None:
+    settings.WEBPUSH_VAPID_PRIVATE_KEY = webpush_service.vapid.private_raw  # type: ignore[attr-defined]
+    sender = WebPushSender()
+    try:
+        result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    finally:
+        await sender.close()
+    assert result.outcome == Outcome.SENT, result
+
+
+async def test_a_wrong_vapid_key_is_refused_by_the_service(
+    webpush_service: WebPushService, settings: object
+) -> None:
+    other = VapidKeys.generate()
+    settings.WEBPUSH_VAPID_PRIVATE_KEY = other.private_pem  # type: ignore[attr-defined]
+    settings.WEBPUSH_VAPID_PUBLIC_KEY = other.public_b64  # type: ignore[attr-defined]
+    sender = WebPushSender()
+    try:
+        result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    finally:
+        await sender.close()
+    assert result.outcome == Outcome.CONFIG_ERROR
+    assert result.status == 403
+    assert webpush_service.received[0].problems
+
+
+async def test_a_public_key_that_is_not_the_private_keys_is_a_config_error(
+    webpush_service: WebPushService, settings: object
+) -> None:
+    settings.WEBPUSH_VAPID_PUBLIC_KEY = VapidKeys.generate().public_b64  # type: ignore[attr-defined]
+    sender = WebPushSender()
+    result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    assert result.outcome == Outcome.CONFIG_ERROR
+    assert webpush_service.received == []
+
+
+async def test_wrong_subscription_keys_fail_decryption(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    subscription = webpush_service.subscribe()
+    other = webpush_service.subscribe()
+    subscription["keys"] = other["keys"]
+
+    result = await sender.send(message("webpush", subscription=subscription))
+
+    assert result.outcome == Outcome.FAILED
+    assert any("decrypt" in p for p in webpush_service.received[0].problems)
+
+
+@pytest.mark.parametrize("status", [404, 410])
+async def test_a_gone_subscription_is_dead(
+    webpush_service: WebPushService, sender: WebPushSender, status: int
+) -> None:
+    webpush_service.answer(status, b"gone")
+    result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    assert result.outcome == Outcome.DEAD
+    assert result.status == status
+
+
+async def test_an_unsubscribed_browser_answers_410(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    subscription = webpush_service.subscribe()
+    webpush_service.unsubscribe(subscription)
+    result = await sender.send(message("webpush", subscription=subscription))
+    assert (result.outcome, result.status) == (Outcome.DEAD, 410)
+
+
+async def test_429_is_retried_after_what_the_service_asks(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    webpush_service.answer(429, b"slow down", {"retry-after": "7"})
+    result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    assert (result.outcome, result.status, result.retry_after) == (Outcome.RETRY, 429, 7.0)
+
+
+async def test_503_is_retried(webpush_service: WebPushService, sender: WebPushSender) -> None:
+    webpush_service.answer(503)
+    result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    assert (result.outcome, result.status, result.retry_after) == (Outcome.RETRY, 503, None)
+
+
+async def test_another_4xx_fails_for_good(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    webpush_service.answer(413, b"too big")
+    result = await sender.send(message("webpush", subscription=webpush_service.subscribe()))
+    assert (result.outcome, result.status) == (Outcome.FAILED, 413)
+
+
+async def test_an_expired_message_is_never_sent(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    push = message("webpush", subscription=webpush_service.subscribe(), seconds=-1)
+    result = await sender.send(push)
+    assert (result.outcome, result.detail) == (Outcome.FAILED, "expired")
+    assert webpush_service.received == []
+
+
+async def test_a_payload_too_large_for_one_record_is_refused_without_a_request(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    push = message("webpush", subscription=webpush_service.subscribe(), extended_data="x" * 4000)
+    result = await sender.send(push)
+    assert result.outcome == Outcome.FAILED
+    assert "too large" in result.detail
+    assert webpush_service.received == []
+
+
+async def test_an_unreachable_service_is_retried(
+    webpush_service: WebPushService, sender: WebPushSender
+) -> None:
+    subscription = webpush_service.subscribe()
+    webpush_service.stop()
+    result = await sender.send(message("webpush", subscription=subscription))
+    assert result.outcome == Outcome.RETRY
+    assert result.status is None
