@@ -292,3 +292,23 @@ async def test_missing_key_settings_are_a_config_error(settings: Any) -> None:
     sender = APNsSender()
     result = await sender.send(message("apns_voip", token=TOKEN))
     assert result.outcome == Outcome.CONFIG_ERROR
+
+
+def test_one_sender_serves_successive_event_loops(apns_server: APNsServer) -> None:
+    sender = APNsSender()
+    for _ in range(2):  # e.g. async_to_sync: each call may run in a loop of its own
+        result = asyncio.run(sender.send(message("apns_voip", token=TOKEN)))
+        assert result.outcome == Outcome.SENT, result
+    asyncio.run(sender.close())
+    assert len({r.client for r in apns_server.received}) == 2
+
+
+async def test_a_missing_ca_bundle_is_a_config_error(
+    apns_server: APNsServer, settings: Any
+) -> None:
+    settings.APNS_CA_BUNDLE = "/nonexistent/ca.pem"
+    sender = APNsSender()
+    result = await sender.send(message("apns_voip", token=TOKEN))
+    await sender.close()
+    assert result.outcome == Outcome.CONFIG_ERROR
+    assert "CA bundle" in result.detail

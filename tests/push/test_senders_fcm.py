@@ -213,3 +213,22 @@ async def test_an_unreachable_token_endpoint_is_retried(
     fcm_server.stop()
     result = await sender.send(message("fcm", token=TOKEN))
     assert result.outcome == Outcome.RETRY
+
+
+def test_one_sender_serves_successive_event_loops(fcm_server: FCMServer) -> None:
+    sender = FCMSender()
+    for _ in range(2):
+        result = asyncio.run(sender.send(message("fcm", token=TOKEN)))
+        assert result.outcome == Outcome.SENT, result
+    asyncio.run(sender.close())
+    assert len(fcm_server.token_requests) == 1
+
+
+async def test_the_device_app_id_restricts_the_package(
+    fcm_server: FCMServer, sender: FCMSender
+) -> None:
+    result = await sender.send(message("fcm", token=TOKEN, app_id="org.callsite.android"))
+    assert result.outcome == Outcome.SENT
+    assert fcm_server.received[-1].payload["android"]["restricted_package_name"] == (
+        "org.callsite.android"
+    )

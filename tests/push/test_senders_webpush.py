@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import ssl
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from invitations.push.senders import webpush as webpush_module
+from invitations.push.senders.apns import APNsSender
 from invitations.push.senders.base import Outcome
+from invitations.push.senders.fcm import FCMSender
 from invitations.push.senders.webpush import WebPushSender, topic_for
 
 from .fixtures.messages import left_at, message
@@ -178,3 +189,47 @@ async def test_an_unreachable_service_is_retried(
     result = await sender.send(message("webpush", subscription=subscription))
     assert result.outcome == Outcome.RETRY
     assert result.status is None
+
+
+async def test_the_service_enforces_the_record_limit_itself(
+    webpush_service: WebPushService, sender: WebPushSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webpush_module, "MAX_PLAINTEXT", 10_000)
+    push = message("webpush", subscription=webpush_service.subscribe(), extended_data="x" * 4000)
+    result = await sender.send(push)
+    assert (result.outcome, result.status) == (Outcome.FAILED, 413)
+
+
+async def test_the_fixtures_run_as_a_process_of_their_own(tmp_path: Path, settings: Any) -> None:
+    """For benchmarks: ``python -m tests.push.fixtures`` and its push.env drive real senders."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.push.fixtures", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        urls = json.loads(process.stdout.readline())
+        env = dict(line.split("=", 1) for line in (tmp_path / "push.env").read_text().splitlines())
+        for name, value in env.items():
+            setattr(settings, name, value)
+        trust = ssl.create_default_context(cafile=env["APNS_CA_BUNDLE"])
+        async with httpx.AsyncClient(verify=trust) as client:
+            subscription = (await client.post(f"{urls['webpush']}/_fixture/subscribe")).json()
+            senders = (WebPushSender(), APNsSender(), FCMSender())
+            pushes = (
+                message("webpush", subscription=subscription),
+                message("apns_voip", token="ab" * 32),
+                message("fcm", token="t-1"),
+            )
+            for sender, push in zip(senders, pushes, strict=True):
+                assert (await sender.send(push)).outcome == Outcome.SENT
+                await sender.close()
+            for name, push in zip(("webpush", "apns", "fcm"), pushes, strict=True):
+                rows = (await client.get(f"{urls[name]}/_fixture/received")).json()
+                assert [r["problems"] for r in rows] == [[]] * len(rows)
+                assert push.payload["call_id"] in json.dumps(rows[-1]["payload"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)

@@ -27,11 +27,12 @@ from django.conf import settings
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
+    CABundleError,
+    LoopClient,
     compact_json,
     config_error,
     expired_result,
     json_body,
-    make_client,
     seconds_left,
     transient,
     unreachable,
@@ -84,10 +85,10 @@ class APNsSender:
         self._topic: str = getattr(settings, "APNS_TOPIC", "") or ""
         self._base_url: str = getattr(settings, "APNS_BASE_URL", "") or DEFAULT_BASE_URL
         self._ca_bundle: str | None = getattr(settings, "APNS_CA_BUNDLE", None) or None
+        self._http = LoopClient(ca_bundle=self._ca_bundle, http2=True, base_url=self._base_url)
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._key_error = ""
         self._token: tuple[str, float] | None = None  # (JWT, issued at)
-        self._client: httpx.AsyncClient | None = None
 
     def _signing_key(self) -> ec.EllipticCurvePrivateKey | None:
         if self._key is None and not self._key_error:
@@ -159,16 +160,14 @@ class APNsSender:
         if isinstance(built, PushResult):
             return built
         headers, body = built
-        if self._client is None:
-            self._client = make_client(
-                ca_bundle=self._ca_bundle, http2=True, base_url=self._base_url
-            )
         try:
-            response = await self._client.post(
+            response = await self._http.get().post(
                 f"/3/device/{message.token}", content=body, headers=headers
             )
         except httpx.HTTPError as exc:
             return unreachable(PROVIDER, exc)
+        except CABundleError as exc:
+            return config_error(PROVIDER, str(exc))
         return self._result(response)
 
     def _result(self, response: httpx.Response) -> PushResult:
@@ -194,9 +193,7 @@ class APNsSender:
         return PushResult(Outcome.FAILED, status=status, detail=reason)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
 
 
 def dead_since(data: dict[str, Any]) -> datetime | None:

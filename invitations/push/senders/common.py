@@ -7,6 +7,7 @@ must not drift between them: a push is never sent once its deadline has passed, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
@@ -55,12 +56,40 @@ def verify_for(ca_bundle: str | None) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=ca_bundle)
 
 
-def make_client(
-    *, ca_bundle: str | None, http2: bool = False, base_url: str = ""
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        verify=verify_for(ca_bundle), http2=http2, base_url=base_url, timeout=TIMEOUT
-    )
+class CABundleError(ValueError):
+    """A ``*_CA_BUNDLE`` setting that names no readable bundle."""
+
+
+class LoopClient:
+    """An ``httpx.AsyncClient`` made on first use, per event loop.
+
+    A client's pooled connections belong to the loop that opened them; a sender shared across
+    loops (tests, ``async_to_sync``) gets a fresh client in a new loop instead of a broken one.
+    """
+
+    def __init__(self, *, ca_bundle: str | None, http2: bool = False, base_url: str = "") -> None:
+        self._ca_bundle = ca_bundle
+        self._options: dict[str, Any] = {"http2": http2, "base_url": base_url, "timeout": TIMEOUT}
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client of a finished loop is dropped: its sockets close with their loop.
+            try:
+                verify = verify_for(self._ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise CABundleError(f"CA bundle {self._ca_bundle!r}: {exc}") from exc
+            self._client = httpx.AsyncClient(verify=verify, **self._options)
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+        self._loop = None
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:

@@ -29,10 +29,11 @@ from requests.adapters import HTTPAdapter
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
+    CABundleError,
+    LoopClient,
     config_error,
     expired_result,
     json_body,
-    make_client,
     seconds_left,
     transient,
     unreachable,
@@ -86,10 +87,10 @@ class FCMSender:
         self._account_file: str = getattr(settings, "FCM_SERVICE_ACCOUNT_FILE", "") or ""
         self._base_url: str = getattr(settings, "FCM_BASE_URL", "") or DEFAULT_BASE_URL
         self._ca_bundle: str | None = getattr(settings, "FCM_CA_BUNDLE", None) or None
+        self._http = LoopClient(ca_bundle=self._ca_bundle, base_url=self._base_url)
         self._credentials: service_account.Credentials | None = None
         self._session: requests.Session | None = None
-        self._lock = asyncio.Lock()
-        self._client: httpx.AsyncClient | None = None
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def _load(self) -> service_account.Credentials:
         credentials: service_account.Credentials = (
@@ -105,7 +106,10 @@ class FCMSender:
 
     async def access_token(self) -> str:
         """A valid OAuth2 token; refreshed off the event loop, by one caller at a time."""
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        if loop not in self._locks:
+            self._locks = {loop: asyncio.Lock()}  # an asyncio.Lock serves one loop
+        async with self._locks[loop]:
             if self._credentials is None:
                 if not self._account_file:
                     raise google_exceptions.DefaultCredentialsError(
@@ -136,27 +140,25 @@ class FCMSender:
         project = self._credentials.project_id if self._credentials else ""
         if not project:
             return config_error(PROVIDER, "the service-account file has no project_id")
-        body = {
-            "message": {
-                "token": message.token,
-                "data": data,
-                "android": {
-                    "priority": "HIGH",
-                    "ttl": f"{int(left)}s",
-                    "collapse_key": message.collapse_id,
-                },
-            }
+        android: dict[str, Any] = {
+            "priority": "HIGH",
+            "ttl": f"{int(left)}s",
+            "collapse_key": message.collapse_id,
         }
-        if self._client is None:
-            self._client = make_client(ca_bundle=self._ca_bundle, base_url=self._base_url)
+        if message.app_id:
+            # FCM refuses the message if the token belongs to another app.
+            android["restricted_package_name"] = message.app_id
+        body = {"message": {"token": message.token, "data": data, "android": android}}
         try:
-            response = await self._client.post(
+            response = await self._http.get().post(
                 f"/v1/projects/{project}/messages:send",
                 json=body,
                 headers={"authorization": f"Bearer {token}"},
             )
         except httpx.HTTPError as exc:
             return unreachable(PROVIDER, exc)
+        except CABundleError as exc:
+            return config_error(PROVIDER, str(exc))
         return self._result(response)
 
     def _result(self, response: httpx.Response) -> PushResult:
@@ -180,9 +182,7 @@ class FCMSender:
         return PushResult(Outcome.FAILED, status=status, detail=detail)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
         if self._session is not None:
             self._session.close()
             self._session = None

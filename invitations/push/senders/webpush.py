@@ -24,14 +24,15 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from py_vapid import Vapid, VapidException
-from pywebpush import WebPusher, WebPushException
+from pywebpush import WebPusher
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
+    CABundleError,
+    LoopClient,
     compact_json,
     config_error,
     expired_result,
-    make_client,
     seconds_left,
     transient,
     unreachable,
@@ -79,10 +80,10 @@ class WebPushSender:
         self._public_key: str = getattr(settings, "WEBPUSH_VAPID_PUBLIC_KEY", "") or ""
         self._subject: str = getattr(settings, "WEBPUSH_VAPID_SUBJECT", "") or ""
         self._ca_bundle: str | None = getattr(settings, "WEBPUSH_CA_BUNDLE", None) or None
+        self._http = LoopClient(ca_bundle=self._ca_bundle)
         self._vapid: Vapid | None = None
         self._vapid_error = ""
         self._tokens: dict[str, tuple[str, float]] = {}  # origin -> (Authorization, its exp)
-        self._client: httpx.AsyncClient | None = None
 
     def _signer(self) -> Vapid | None:
         if self._vapid is None and not self._vapid_error:
@@ -125,8 +126,8 @@ class WebPushSender:
             return PushResult(Outcome.FAILED, detail="payload too large")
         try:
             body = WebPusher(message.subscription).encode(plaintext, "aes128gcm")["body"]
-        except (WebPushException, ValueError, TypeError) as exc:
-            return PushResult(Outcome.FAILED, detail=f"subscription keys: {exc}")
+        except Exception as exc:  # any malformed key, in whichever library it trips
+            return PushResult(Outcome.FAILED, detail=f"subscription keys: {exc!r}"[:200])
         try:
             authorization = self._authorization(vapid, f"{parts.scheme}://{parts.netloc}")
         except VapidException as exc:  # e.g. a subject that is neither mailto: nor https:
@@ -139,12 +140,12 @@ class WebPushSender:
             "urgency": "high" if message.kind == "ring" else "normal",
             "topic": topic_for(message.collapse_id),
         }
-        if self._client is None:
-            self._client = make_client(ca_bundle=self._ca_bundle)
         try:
-            response = await self._client.post(endpoint, content=body, headers=headers)
+            response = await self._http.get().post(endpoint, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return unreachable(PROVIDER, exc)
+        except CABundleError as exc:
+            return config_error(PROVIDER, str(exc))
         return self._result(response)
 
     def _result(self, response: httpx.Response) -> PushResult:
@@ -162,6 +163,4 @@ class WebPushSender:
         return PushResult(Outcome.FAILED, status=status, detail=detail)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
