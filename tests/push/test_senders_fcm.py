@@ -222,6 +222,10 @@ def test_one_sender_serves_successive_event_loops(fcm_server: FCMServer) -> None
         assert result.outcome == Outcome.SENT, result
     asyncio.run(sender.close())
     assert len(fcm_server.token_requests) == 1
+    # Closed, then used again: credentials and their pinned-CA session are made afresh.
+    assert asyncio.run(sender.send(message("fcm", token=TOKEN))).outcome == Outcome.SENT
+    asyncio.run(sender.close())
+    assert len(fcm_server.token_requests) == 2
 
 
 async def test_the_device_app_id_restricts_the_package(

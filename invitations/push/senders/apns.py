@@ -107,7 +107,8 @@ class APNsSender:
 
     def provider_token(self) -> str:
         key = self._signing_key()
-        assert key is not None
+        if key is None:
+            raise RuntimeError(self._key_error)
         now = time.time()
         if self._token is None or now - self._token[1] >= TOKEN_MAX_AGE:
             token = jwt.encode(

@@ -42,7 +42,7 @@ from .common import (
 PROVIDER = "fcm"
 DEFAULT_BASE_URL = "https://fcm.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-MAX_DATA_BYTES = 4096  # FCM's limit for a message's data
+MAX_DATA_BYTES = 4096  # FCM's limit for a message's data: keys and values, in bytes
 
 
 class PinnedCAAdapter(HTTPAdapter):
@@ -67,8 +67,9 @@ def fcm_data(payload: dict[str, Any]) -> dict[str, str]:
 
 def error_codes(data: dict[str, Any]) -> tuple[str, str, set[str], str]:
     """(status, message, FCM errorCodes, fields in violation) of a v1 error body."""
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
-    assert isinstance(error, dict)
+    error = data.get("error")
+    if not isinstance(error, dict):
+        return "", "", set(), ""
     codes: set[str] = set()
     fields: list[str] = []
     for item in error.get("details") or []:
@@ -128,7 +129,7 @@ class FCMSender:
         if not message.token:
             return PushResult(Outcome.DEAD, detail="no registration token")
         data = fcm_data(message.payload)
-        if len(json.dumps(data)) > MAX_DATA_BYTES:
+        if sum(len(k.encode()) + len(v.encode()) for k, v in data.items()) > MAX_DATA_BYTES:
             return PushResult(Outcome.FAILED, detail="payload too large")
         try:
             token = await self.access_token()
@@ -186,3 +187,4 @@ class FCMSender:
         if self._session is not None:
             self._session.close()
             self._session = None
+            self._credentials = None  # reloaded with a new session if the sender is used again
