@@ -23,7 +23,6 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.conf import settings
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
@@ -34,6 +33,7 @@ from .common import (
     expired_result,
     json_body,
     seconds_left,
+    setting,
     transient,
     unreachable,
 )
@@ -78,17 +78,33 @@ def alert_payload(message: PushMessage) -> dict[str, Any]:
 
 
 class APNsSender:
-    def __init__(self) -> None:
-        self._key_file: str = getattr(settings, "APNS_KEY_FILE", "") or ""
-        self._key_id: str = getattr(settings, "APNS_KEY_ID", "") or ""
-        self._team_id: str = getattr(settings, "APNS_TEAM_ID", "") or ""
-        self._topic: str = getattr(settings, "APNS_TOPIC", "") or ""
-        self._base_url: str = getattr(settings, "APNS_BASE_URL", "") or DEFAULT_BASE_URL
-        self._ca_bundle: str | None = getattr(settings, "APNS_CA_BUNDLE", None) or None
+    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
+    setting."""
+
+    def __init__(
+        self,
+        *,
+        key_file: str | None = None,
+        key_id: str | None = None,
+        team_id: str | None = None,
+        topic: str | None = None,
+        base_url: str | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._key_file = setting("APNS_KEY_FILE", key_file)
+        self._key_id = setting("APNS_KEY_ID", key_id)
+        self._team_id = setting("APNS_TEAM_ID", team_id)
+        self._topic = setting("APNS_TOPIC", topic)
+        self._base_url = setting("APNS_BASE_URL", base_url, DEFAULT_BASE_URL)
+        self._ca_bundle: str | None = setting("APNS_CA_BUNDLE", ca_bundle) or None
         self._http = LoopClient(ca_bundle=self._ca_bundle, http2=True, base_url=self._base_url)
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._key_error = ""
         self._token: tuple[str, float] | None = None  # (JWT, issued at)
+
+    @classmethod
+    def from_settings(cls) -> APNsSender:
+        return cls()
 
     def _signing_key(self) -> ec.EllipticCurvePrivateKey | None:
         if self._key is None and not self._key_error:

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from django.conf import settings
 
 from .base import Outcome, PushResult
 
@@ -23,6 +24,12 @@ logger = logging.getLogger("invitations.push")
 
 # A provider that hangs must not hold a delivery slot past any useful deadline.
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def setting(name: str, given: str | None = None, default: str = "") -> str:
+    """``given`` when the caller passed one, else ``settings.<name>``; empty means ``default``."""
+    value = given if given is not None else getattr(settings, name, None)
+    return str(value or default)
 
 
 def seconds_left(expires_at: datetime, *, now: datetime | None = None) -> float:

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import requests
-from django.conf import settings
 from google.auth import exceptions as google_exceptions
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
@@ -35,6 +34,7 @@ from .common import (
     expired_result,
     json_body,
     seconds_left,
+    setting,
     transient,
     unreachable,
 )
@@ -84,14 +84,27 @@ def error_codes(data: dict[str, Any]) -> tuple[str, str, set[str], str]:
 
 
 class FCMSender:
-    def __init__(self) -> None:
-        self._account_file: str = getattr(settings, "FCM_SERVICE_ACCOUNT_FILE", "") or ""
-        self._base_url: str = getattr(settings, "FCM_BASE_URL", "") or DEFAULT_BASE_URL
-        self._ca_bundle: str | None = getattr(settings, "FCM_CA_BUNDLE", None) or None
+    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
+    setting."""
+
+    def __init__(
+        self,
+        *,
+        service_account_file: str | None = None,
+        base_url: str | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._account_file = setting("FCM_SERVICE_ACCOUNT_FILE", service_account_file)
+        self._base_url = setting("FCM_BASE_URL", base_url, DEFAULT_BASE_URL)
+        self._ca_bundle: str | None = setting("FCM_CA_BUNDLE", ca_bundle) or None
         self._http = LoopClient(ca_bundle=self._ca_bundle, base_url=self._base_url)
         self._credentials: service_account.Credentials | None = None
         self._session: requests.Session | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    @classmethod
+    def from_settings(cls) -> FCMSender:
+        return cls()
 
     def _load(self) -> service_account.Credentials:
         credentials: service_account.Credentials = (

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
-from django.conf import settings
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher
 
@@ -34,6 +33,7 @@ from .common import (
     config_error,
     expired_result,
     seconds_left,
+    setting,
     transient,
     unreachable,
 )
@@ -75,15 +75,29 @@ def public_key_b64(vapid: Vapid) -> str:
 
 
 class WebPushSender:
-    def __init__(self) -> None:
-        self._private_key: str = getattr(settings, "WEBPUSH_VAPID_PRIVATE_KEY", "") or ""
-        self._public_key: str = getattr(settings, "WEBPUSH_VAPID_PUBLIC_KEY", "") or ""
-        self._subject: str = getattr(settings, "WEBPUSH_VAPID_SUBJECT", "") or ""
-        self._ca_bundle: str | None = getattr(settings, "WEBPUSH_CA_BUNDLE", None) or None
+    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
+    setting."""
+
+    def __init__(
+        self,
+        *,
+        vapid_private_key: str | None = None,
+        vapid_public_key: str | None = None,
+        vapid_subject: str | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._private_key = setting("WEBPUSH_VAPID_PRIVATE_KEY", vapid_private_key)
+        self._public_key = setting("WEBPUSH_VAPID_PUBLIC_KEY", vapid_public_key)
+        self._subject = setting("WEBPUSH_VAPID_SUBJECT", vapid_subject)
+        self._ca_bundle: str | None = setting("WEBPUSH_CA_BUNDLE", ca_bundle) or None
         self._http = LoopClient(ca_bundle=self._ca_bundle)
         self._vapid: Vapid | None = None
         self._vapid_error = ""
         self._tokens: dict[str, tuple[str, float]] = {}  # origin -> (Authorization, its exp)
+
+    @classmethod
+    def from_settings(cls) -> WebPushSender:
+        return cls()
 
     def _signer(self) -> Vapid | None:
         if self._vapid is None and not self._vapid_error:
