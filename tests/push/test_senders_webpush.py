@@ -19,7 +19,7 @@ from invitations.push.senders import webpush as webpush_module
 from invitations.push.senders.apns import APNsSender
 from invitations.push.senders.base import Outcome
 from invitations.push.senders.fcm import FCMSender
-from invitations.push.senders.webpush import WebPushSender, topic_for
+from invitations.push.senders.webpush import WebPushSender, generate_vapid_keys, topic_for
 
 from .fixtures.messages import left_at, message
 from .fixtures.webpush import VapidKeys, WebPushService
@@ -233,3 +233,19 @@ async def test_the_fixtures_run_as_a_process_of_their_own(tmp_path: Path, settin
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
+
+
+async def test_generated_keys_work_as_settings(
+    webpush_service: WebPushService, settings: Any
+) -> None:
+    private, public = generate_vapid_keys()
+    settings.WEBPUSH_VAPID_PRIVATE_KEY = private
+    settings.WEBPUSH_VAPID_PUBLIC_KEY = public
+    sender = WebPushSender()
+    try:
+        result = await sender.send(
+            message("webpush", subscription=webpush_service.subscribe(public))
+        )
+    finally:
+        await sender.close()
+    assert result.outcome == Outcome.SENT, result

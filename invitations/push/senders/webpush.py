@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher
 
@@ -72,6 +73,15 @@ def public_key_b64(vapid: Vapid) -> str:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def generate_vapid_keys() -> tuple[str, str]:
+    """A new key pair for the settings: (WEBPUSH_VAPID_PRIVATE_KEY as one base64url line,
+    WEBPUSH_VAPID_PUBLIC_KEY)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    raw = key.private_numbers().private_value.to_bytes(32, "big")
+    private = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return private, public_key_b64(Vapid(key))
 
 
 class WebPushSender:
