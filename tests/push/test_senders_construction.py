@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from invitations.push.senders.apns import APNsSender
-from invitations.push.senders.base import Outcome, Sender
+from invitations.push.senders.base import Outcome, PushMessage, Sender
 from invitations.push.senders.fcm import FCMSender
 from invitations.push.senders.webpush import WebPushSender
 
@@ -39,7 +39,7 @@ async def test_keywords_win_over_settings(apns_server: APNsServer, settings: Any
 async def test_without_settings_every_sender_answers_config_error(settings: Any) -> None:
     for name in ("WEBPUSH_VAPID_PRIVATE_KEY", "APNS_KEY_FILE", "FCM_SERVICE_ACCOUNT_FILE"):
         setattr(settings, name, "")
-    pushes = [
+    pushes: list[tuple[Sender, PushMessage]] = [
         (WebPushSender(), message("webpush", subscription={"endpoint": "https://x.test/p/1"})),
         (APNsSender(), message("apns", token="ab" * 32)),
         (FCMSender(), message("fcm", token="t")),

@@ -17,11 +17,12 @@ import pytest
 
 from invitations.push.senders import webpush as webpush_module
 from invitations.push.senders.apns import APNsSender
-from invitations.push.senders.base import Outcome
+from invitations.push.senders.base import Outcome, Sender
 from invitations.push.senders.fcm import FCMSender
 from invitations.push.senders.webpush import WebPushSender, generate_vapid_keys, topic_for
 
 from .fixtures.messages import left_at, message
+from .fixtures.tls import TestPKI
 from .fixtures.webpush import VapidKeys, WebPushService
 
 
@@ -217,7 +218,7 @@ async def test_the_fixtures_run_as_a_process_of_their_own(tmp_path: Path, settin
         trust = ssl.create_default_context(cafile=env["APNS_CA_BUNDLE"])
         async with httpx.AsyncClient(verify=trust) as client:
             subscription = (await client.post(f"{urls['webpush']}/_fixture/subscribe")).json()
-            senders = (WebPushSender(), APNsSender(), FCMSender())
+            senders: tuple[Sender, ...] = (WebPushSender(), APNsSender(), FCMSender())
             pushes = (
                 message("webpush", subscription=subscription),
                 message("apns_voip", token="ab" * 32),
@@ -249,3 +250,31 @@ async def test_generated_keys_work_as_settings(
     finally:
         await sender.close()
     assert result.outcome == Outcome.SENT, result
+
+
+async def test_an_https_push_service_is_trusted_through_the_ca_bundle(
+    push_pki: TestPKI, settings: Any
+) -> None:
+    vapid = VapidKeys.generate()
+    service = WebPushService(vapid, pki=push_pki).start()
+    settings.WEBPUSH_VAPID_PRIVATE_KEY = vapid.private_pem
+    settings.WEBPUSH_VAPID_PUBLIC_KEY = vapid.public_b64
+    settings.WEBPUSH_VAPID_SUBJECT = "https://callsite.test"
+    try:
+        subscription = service.subscribe()
+        assert subscription["endpoint"].startswith("https://127.0.0.1:")
+        settings.WEBPUSH_CA_BUNDLE = str(push_pki.ca_file)
+        trusting = WebPushSender()
+        sent = await trusting.send(message("webpush", subscription=subscription))
+        await trusting.close()
+        settings.WEBPUSH_CA_BUNDLE = None
+        default = WebPushSender()
+        refused = await default.send(message("webpush", subscription=subscription))
+        await default.close()
+    finally:
+        service.stop()
+    assert sent.outcome == Outcome.SENT, sent
+    assert service.received[0].claims["aud"] == service.url
+    assert service.received[0].claims["sub"] == "https://callsite.test"
+    assert refused.outcome == Outcome.CONFIG_ERROR  # the system trust does not know the test CA
+    assert len(service.received) == 1
