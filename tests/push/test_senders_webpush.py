@@ -22,7 +22,7 @@ from invitations.push.senders.fcm import FCMSender
 from invitations.push.senders.webpush import WebPushSender, generate_vapid_keys, topic_for
 
 from .fixtures.messages import left_at, message
-from .fixtures.tls import TestPKI
+from .fixtures.tls import FixturePKI
 from .fixtures.webpush import VapidKeys, WebPushService
 
 
@@ -253,7 +253,7 @@ async def test_generated_keys_work_as_settings(
 
 
 async def test_an_https_push_service_is_trusted_through_the_ca_bundle(
-    push_pki: TestPKI, settings: Any
+    push_pki: FixturePKI, settings: Any
 ) -> None:
     vapid = VapidKeys.generate()
     service = WebPushService(vapid, pki=push_pki).start()
