@@ -38,7 +38,7 @@ def test_fcm_gets_the_ring_then_the_stop(users: dict[str, Any], fcm_server: FCMS
     register(users["bob"], "phone", "fcm", token="fcm-token-1")
     call = services.invite(inviter=users["alice"], invitees=["bob"])
     assert deliver() == 1
-    services.cancel(actor=users["alice"], call_id=str(call.call["id"]))
+    services.cancel(actor=users["alice"], call_id=call.call["id"])
     assert deliver() == 1
 
     sends = [r for r in fcm_server.received if r.path.endswith("messages:send")]
