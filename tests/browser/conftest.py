@@ -185,12 +185,16 @@ def open_as(
     pages: list[Any] = []
 
     def open_(
-        username: str, *, viewport: dict[str, int] | None = None, init_script: str = ""
+        username: str,
+        *,
+        viewport: dict[str, int] | None = None,
+        init_script: str = "",
+        permissions: tuple[str, ...] = (),
     ) -> Any:
         ctx = browser.new_context(
             base_url=server.url,
             viewport=viewport or {"width": 1000, "height": 760},
-            permissions=["camera", "microphone"],
+            permissions=["camera", "microphone", *permissions],
         )
         if init_script:
             ctx.add_init_script(init_script)
