@@ -111,12 +111,13 @@
     return "ring";
   }
 
-  // "Answer": focus a tab already on the call page, or open one. The page's incoming dialog rings
-  // there (session.ready lists the call), and the worker's message asks it to accept at once.
+  // "Answer": focus a tab already on the call page, else any tab of the app (its incoming dialog
+  // rings for the call too), else open the call page. The worker's message asks that tab to
+  // accept as soon as the call rings there (a new tab learns of it from session.ready).
   async function answer(sw, callId) {
     const url = callUrl(callId);
     const windows = await sw.clients.matchAll({ type: "window", includeUncontrolled: true });
-    let client = windows.find((c) => new URL(c.url).pathname === url);
+    let client = windows.find((c) => new URL(c.url).pathname === url) || windows[0];
     if (client) {
       client = await client.focus();
     } else {

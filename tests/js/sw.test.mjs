@@ -219,6 +219,15 @@ describe("service worker: notification actions", () => {
     assert.equal(sw.windows[0].focused, false);
   });
 
+  test("Answer with the app open elsewhere focuses that tab, whose dialog rings for the call", async () => {
+    const sw = fakeScope();
+    sw.windows.push(fakeClient("/profile/"));
+    await sw.callsitePush.handleClick(sw, await shownRing(sw), "answer", NOW);
+    assert.deepEqual(sw.clients.opened, []);
+    assert.equal(sw.windows[0].focused, true);
+    assert.deepEqual(sw.windows[0].messages, [{ type: "callsite.answer", call_id: CALL }]);
+  });
+
   test("Decline fetches a CSRF token, then rejects over REST with the session", async () => {
     const sw = fakeScope({ fetchAnswers: [{ body: { csrf_token: "tok" } }, { body: { call: {} } }] });
     const n = await shownRing(sw);
