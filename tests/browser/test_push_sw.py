@@ -242,3 +242,51 @@ def test_a_subscribe_the_push_service_refuses_is_a_message(
     expect(page.get_by_test_id("push-toggle")).to_have_attribute("aria-checked", "false")
     assert not [m for m in page.console_messages if m.startswith("pageerror")]
     print("subscribe failure as shown:", status.text_content())
+
+
+def test_the_page_and_a_push_of_the_same_call_show_one_notification(
+    open_as: Callable[..., Any], server: Server, team: dict[str, str]
+) -> None:
+    """A hidden tab rings through the worker with the call id as tag, so the fallback push of the
+    same call replaces its notification instead of adding one; cancelling closes it."""
+    target = push_ready(open_as, server, team["bob"])
+    # Headless pages are never hidden; the incoming dialog notifies only hidden tabs.
+    target.page.evaluate(
+        "Object.defineProperty(Document.prototype, 'hidden', {get: () => true, configurable: true})"
+    )
+    alice = open_as(team["alice"])
+    made = alice.evaluate(API, ["POST", "calls/", {"invitees": [team["bob"]], "type": "video"}])
+    assert made["status"] == 201, made
+    call_id = made["body"]["call"]["id"]
+    shown = target.wait_for(call_id, 1)
+    alice_name = f"Alice T{team['alice'].removeprefix('alice')} (@{team['alice']})"
+    assert [(n["title"], n["body"]) for n in shown] == [(alice_name, "Incoming video call")], shown
+    assert shown[0]["actions"] == [["answer", "Answer"], ["decline", "Decline"]]
+
+    target.deliver(payload(call_id))
+    target.page.wait_for_timeout(500)
+    assert len(target.notifications(call_id)) == 1
+
+    cancelled = alice.evaluate(API, ["POST", f"calls/{call_id}/cancel/", {}])
+    assert cancelled["status"] == 200, cancelled
+    assert target.wait_for(call_id, 0) == []
+
+
+def test_signing_out_removes_the_browsers_push_device_first(
+    open_as: Callable[..., Any], server: Server, team: dict[str, str]
+) -> None:
+    page = open_as(team["bob"], permissions=("notifications",))
+    # As left by a successful "on" (which headless Chromium cannot reach: no push service).
+    page.evaluate(
+        """localStorage.setItem("callsite.push", JSON.stringify(
+             {id: 4242, device_id: window.callsite.deviceId, endpoint: "https://push.example/x"}))"""
+    )
+    deletes: list[str] = []
+    page.on(
+        "request",
+        lambda r: deletes.append(r.url) if r.method == "DELETE" else None,
+    )
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/accounts/login/**")
+    assert deletes == [server.url + "/api/push/devices/4242/"]
+    assert page.evaluate("localStorage.getItem('callsite.push')") is None
