@@ -19,7 +19,10 @@ function localStore() {
 }
 // Web Push for this browser; home.js holds its switch (docs/browser-app.md, docs/push.md).
 export const push = new BrowserPush({ api, deviceId, nav: navigator, win: window, storage: localStore() });
-if (me) push.refresh().catch((err) => console.warn("callsite: push refresh failed", err));
+// Home (where the switch is) also checks that the server still has this browser's device.
+export const pushRefreshed = me
+  ? push.refresh({ verify: location.pathname === "/" }).catch((err) => console.warn("callsite: push refresh failed", err))
+  : Promise.resolve(null);
 
 if (navigator.serviceWorker) {
   // Only this origin's service worker can post here: "Answer" on its notification.

@@ -1,7 +1,7 @@
 // Home: people with live presence (subscribed through presence.js), search, 1:1 and group calls.
 
 import { rememberName } from "./api.js";
-import { push, socket } from "./app.js";
+import { push, pushRefreshed, socket } from "./app.js";
 import { me } from "./config.js";
 import { PresenceWatch } from "./presence.js";
 import { debounce } from "./ui.js";
@@ -93,7 +93,9 @@ function showPush({ status, message }) {
   pushToggle.setAttribute("aria-checked", status === "on" ? "true" : "false");
   pushToggle.disabled = status === "unsupported";
 }
-push.state().then(showPush, (err) => showPush({ status: "error", message: String(err) }));
+pushRefreshed
+  .then(() => push.state())
+  .then(showPush, (err) => showPush({ status: "error", message: String(err) }));
 pushToggle.addEventListener("click", async () => {
   const on = pushToggle.getAttribute("aria-checked") === "true";
   pushToggle.disabled = true;

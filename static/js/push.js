@@ -176,7 +176,9 @@ export class BrowserPush {
 
   // The server rings a push device only while its device_id holds no socket, so the browser's
   // subscription follows the tab that last opened the app: a tab that is open rings in the page.
-  async refresh() {
+  // With `verify`, it also asks the server whether it still has the device (it removes dead
+  // ones, and a new browser subscription replaces the old) and registers it again if not.
+  async refresh({ verify = false } = {}) {
     if (!this.supported || this.permission !== "granted") return null;
     const record = this.record;
     if (!record) return null;
@@ -185,8 +187,20 @@ export class BrowserPush {
       this.record = null;
       return result("off");
     }
-    if (record.device_id === this.deviceId && record.endpoint === sub.endpoint) return result("on");
+    if (record.device_id === this.deviceId && record.endpoint === sub.endpoint) {
+      if (!verify || (await this.serverHas(record.id))) return result("on");
+    }
     return this.register(sub);
+  }
+
+  async serverHas(id) {
+    try {
+      const answer = await this.api("GET", "push/devices/");
+      const devices = Array.isArray(answer) ? answer : (answer && answer.results) || [];
+      return devices.some((d) => d.id === id);
+    } catch {
+      return true; // cannot tell: leave it as it is
+    }
   }
 
   // Turn push off: the server forgets the device, the browser its subscription.

@@ -111,10 +111,12 @@
     return "ring";
   }
 
-  // "Answer": focus a tab already on the call page, else any tab of the app (its incoming dialog
-  // rings for the call too), else open the call page. The worker's message asks that tab to
-  // accept as soon as the call rings there (a new tab learns of it from session.ready).
-  async function answer(sw, callId) {
+  // "Answer" (accept = true) and a click on the notification itself: focus a tab already on the
+  // call page, else any tab of the app (its incoming dialog rings for the call too), else open
+  // the call page. For "Answer", the worker's message asks that tab to accept as soon as the
+  // call rings there (a new tab learns of it from session.ready); a plain click leaves the
+  // choice to the dialog.
+  async function answer(sw, callId, accept = true) {
     const url = callUrl(callId);
     const windows = await sw.clients.matchAll({ type: "window", includeUncontrolled: true });
     let client = windows.find((c) => new URL(c.url).pathname === url) || windows[0];
@@ -123,8 +125,10 @@
     } else {
       client = await sw.clients.openWindow(url);
     }
-    if (client) client.postMessage({ type: "callsite.answer", call_id: callId });
-    return client ? "answered" : "no-window";
+    if (!client) return "no-window";
+    if (!accept) return "shown";
+    client.postMessage({ type: "callsite.answer", call_id: callId });
+    return "answered";
   }
 
   // "Decline": reject over REST with the session, as the page would. A call that stopped ringing
@@ -158,8 +162,8 @@
     if (action === "decline") {
       return isExpired(data, now) ? "expired" : decline(sw, data.call_id);
     }
-    // The body or "Answer": the call page also tells what became of a call that stopped ringing.
-    return answer(sw, data.call_id);
+    // The call page also tells what became of a call that stopped ringing.
+    return answer(sw, data.call_id, action === "answer");
   }
 
   const api = {

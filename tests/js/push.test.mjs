@@ -197,6 +197,28 @@ describe("push registration", () => {
     assert.equal(tab2.record.device_id, "web-2");
   });
 
+  test("home asks the server, and registers again when it no longer has the device", async () => {
+    const b = fakeBrowser({ api: { "GET push/devices/": [{ id: 7, device_id: "web-1" }] } });
+    await b.push.enable();
+    assert.equal((await b.push.refresh({ verify: true })).status, "on");
+    assert.equal(b.calls.filter((c) => c[0] === "POST").length, 1);
+    // A 410 from the push service removed it on the server.
+    const again = new BrowserPush({
+      api: async (method, path, body) => {
+        b.calls.push([method, path, body]);
+        if (method === "GET") return [];
+        return { device: { id: 8 } };
+      },
+      deviceId: "web-1",
+      nav: b.nav,
+      win: b.win,
+      storage: b.storage,
+    });
+    assert.equal((await again.refresh({ verify: true })).status, "on");
+    assert.equal(b.calls.filter((c) => c[0] === "POST").length, 2);
+    assert.equal(again.record.id, 8);
+  });
+
   test("a changed VAPID key replaces the old subscription", async () => {
     const b = fakeBrowser();
     b.nav.serviceWorker.registered = ["/sw.js", {}];

@@ -213,10 +213,18 @@ describe("service worker: notification actions", () => {
     const sw = fakeScope();
     sw.windows.push(fakeClient("/"), fakeClient(`/calls/${CALL}/`));
     const n = await shownRing(sw);
-    await sw.callsitePush.handleClick(sw, n, "", NOW);
+    await sw.callsitePush.handleClick(sw, n, "answer", NOW);
     assert.deepEqual(sw.clients.opened, []);
     assert.equal(sw.windows[1].focused, true);
     assert.equal(sw.windows[0].focused, false);
+    assert.deepEqual(sw.windows[1].messages, [{ type: "callsite.answer", call_id: CALL }]);
+  });
+
+  test("a click on the notification itself shows the call without accepting it", async () => {
+    const sw = fakeScope();
+    assert.equal(await sw.callsitePush.handleClick(sw, await shownRing(sw), "", NOW), "shown");
+    assert.deepEqual(sw.clients.opened, [`/calls/${CALL}/`]);
+    assert.deepEqual(sw.windows[0].messages, []);
   });
 
   test("Answer with the app open elsewhere focuses that tab, whose dialog rings for the call", async () => {
