@@ -187,10 +187,42 @@ export class BrowserPush {
       this.record = null;
       return result("off");
     }
+    if (verify) {
+      const renewed = await this.renewForNewKey(sub);
+      if (renewed) return renewed;
+    }
     if (record.device_id === this.deviceId && record.endpoint === sub.endpoint) {
       if (!verify || (await this.serverHas(record.id))) return result("on");
     }
     return this.register(sub);
+  }
+
+  // The operator replaced the VAPID key pair: a subscription made with the old public key can no
+  // longer be pushed to. Subscribe again with the new one (permission is already granted).
+  async renewForNewKey(sub) {
+    let config;
+    try {
+      config = await this.api("GET", "push/config/");
+    } catch {
+      return null;
+    }
+    const key = config && config.webpush && config.webpush.vapid_public_key;
+    if (!key) return null;
+    const applicationServerKey = urlBase64ToUint8Array(key);
+    if (sameKey(sub.options && sub.options.applicationServerKey, applicationServerKey)) return null;
+    try {
+      const registration = await this.nav.serviceWorker.getRegistration("/");
+      await sub.unsubscribe();
+      const fresh = await withTimeout(
+        registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey }),
+        this.subscribeTimeoutMs,
+        "The push service",
+      );
+      return this.register(fresh);
+    } catch (err) {
+      this.record = null;
+      return result("failed", reason(err));
+    }
   }
 
   async serverHas(id) {

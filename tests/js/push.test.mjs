@@ -219,6 +219,29 @@ describe("push registration", () => {
     assert.equal(again.record.id, 8);
   });
 
+  test("home subscribes again when the server's VAPID key changed", async () => {
+    const b = fakeBrowser({ api: { "GET push/devices/": [{ id: 7 }] } });
+    await b.push.enable();
+    const old = b.registration.subscription;
+    const newKey = Buffer.from(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : i))).toString("base64url");
+    const rotated = new BrowserPush({
+      api: async (method, path, body) => {
+        b.calls.push([method, path, body]);
+        if (path === "push/config/") return { providers: ["webpush"], webpush: { vapid_public_key: newKey } };
+        if (method === "GET") return [{ id: 7 }];
+        return { device: { id: 9 } };
+      },
+      deviceId: "web-1",
+      nav: b.nav,
+      win: b.win,
+      storage: b.storage,
+    });
+    assert.equal((await rotated.refresh({ verify: true })).status, "on");
+    assert.equal(old.unsubscribed, true);
+    assert.deepEqual([...new Uint8Array(b.registration.subscribeOptions.applicationServerKey)], [...urlBase64ToUint8Array(newKey)]);
+    assert.equal(rotated.record.id, 9);
+  });
+
   test("a changed VAPID key replaces the old subscription", async () => {
     const b = fakeBrowser();
     b.nav.serviceWorker.registered = ["/sw.js", {}];
