@@ -7,6 +7,7 @@ cannot leave a user busy for the next one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -86,8 +87,9 @@ class Server:
             return ""
 
 
-@pytest.fixture(scope="package")
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A Daphne subprocess on a free port, with a fresh file database and the user pool."""
     tmp = Path(tempfile.mkdtemp(prefix="callsite-browser-"))
     env = {
         k: v
@@ -106,6 +108,7 @@ def server() -> Iterator[Server]:
             "THROTTLE_PAIR": "100000/min",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
     )
     _manage(env, "migrate", "--noinput", "-v", "0")
@@ -147,6 +150,12 @@ def server() -> Iterator[Server]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="package")
+def server() -> Iterator[Server]:
+    with running_server() as srv:
+        yield srv
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in this thread
