@@ -81,6 +81,23 @@
     };
   }
 
+  // A stop that means the person missed the call leaves a quiet "Missed call" in place of the
+  // ring, as phones do. It also keeps Chrome from showing its own "updated in the background"
+  // notice for a push that showed nothing (userVisibleOnly).
+  const MISSED_REASONS = new Set(["cancelled", "timeout", "ended"]);
+
+  function missedNotification(payload) {
+    const video = payload.call_type !== "audio";
+    return {
+      title: callerName(payload),
+      options: {
+        body: video ? "Missed video call" : "Missed voice call",
+        tag: `missed-${payload.call_id}`,
+        data: { call_id: payload.call_id, missed: true, url: "/" },
+      },
+    };
+  }
+
   async function closeTagged(registration, tag) {
     const shown = await registration.getNotifications({ tag });
     for (const n of shown) n.close();
@@ -95,7 +112,8 @@
     }
   }
 
-  // What a push does. Returns what it did ("ring", "expired", "stopped", "ignored"), for tests.
+  // What a push does. Returns what it did ("ring", "expired", "stopped", "missed", "ignored"),
+  // for tests.
   async function handlePush(sw, text, now) {
     const registration = sw.registration;
     const payload = parsePayload(text);
@@ -103,7 +121,10 @@
     await closeExpired(registration, now);
     if (payload.type === STOP) {
       await closeTagged(registration, payload.call_id);
-      return "stopped";
+      if (!MISSED_REASONS.has(payload.reason)) return "stopped";
+      const { title, options } = missedNotification(payload);
+      await registration.showNotification(title, options);
+      return "missed";
     }
     if (isExpired(payload, now)) return "expired";
     const { title, options } = ringNotification(payload);
@@ -155,10 +176,19 @@
     }
   }
 
+  // A missed call: the home page lists it among the recent calls.
+  async function home(sw) {
+    const windows = await sw.clients.matchAll({ type: "window", includeUncontrolled: true });
+    if (windows.length) await windows[0].focus();
+    else await sw.clients.openWindow("/");
+    return "home";
+  }
+
   async function handleClick(sw, notification, action, now) {
     const data = (notification && notification.data) || {};
     notification.close();
     if (!data.call_id) return "ignored";
+    if (data.missed) return home(sw);
     if (action === "decline") {
       return isExpired(data, now) ? "expired" : decline(sw, data.call_id);
     }
@@ -172,6 +202,7 @@
     parsePayload,
     isExpired,
     ringNotification,
+    missedNotification,
     handlePush,
     handleClick,
     answer,

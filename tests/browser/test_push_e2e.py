@@ -84,8 +84,7 @@ def test_the_servers_ring_and_stop_reach_the_service_worker(
     assert ring.payload["call_id"] == call_id
     assert ring.headers["urgency"] == "high"
     assert 0 < int(ring.headers["ttl"]) <= 12  # the suite's ring timeout
-    target.deliver(json.dumps(ring.payload))
-    shown = target.wait_for(call_id, 1)
+    shown = target.push(json.dumps(ring.payload), call_id, 1)
     assert len(shown) == 1, shown
     number = team["alice"].removeprefix("alice")
     assert shown[0]["title"] == f"Alice T{number}"
@@ -97,5 +96,6 @@ def test_the_servers_ring_and_stop_reach_the_service_worker(
     assert not stop.problems, stop.problems
     assert (stop.payload["type"], stop.payload["reason"]) == ("call.ring_stopped", "cancelled")
     assert stop.headers["topic"] == ring.headers["topic"]
-    target.deliver(json.dumps(stop.payload))
-    assert target.wait_for(call_id, 0) == []
+    missed = target.push(json.dumps(stop.payload), f"missed-{call_id}", 1)
+    assert [n["body"] for n in missed] == ["Missed video call"]
+    assert target.notifications(call_id) == []

@@ -84,11 +84,31 @@ class PushTarget:
             {"origin": self.origin, "registrationId": self.registration_id, "data": data},
         )
 
+    def push(self, data: str, tag: str, count: int) -> list[dict[str, Any]]:
+        """Deliver a push and wait until ``tag`` has ``count`` notifications. Headless Chromium
+        now and then drops a DevTools push (about one in fifty here, the first one included),
+        so a push without its effect after 5 s goes once more; pushes here are idempotent."""
+        self.deliver(data)
+        shown = self.wait_for(tag, count, timeout=5)
+        if len(shown) != count:
+            self.deliver(data)
+            shown = self.wait_for(tag, count)
+        return shown
+
+    def handle(self, data: str) -> str:
+        """Run the worker's push handler on ``data`` inside the real worker, and return what it
+        did: for pushes whose effect is that nothing shows, the DevTools route cannot tell a
+        dropped push from a handled one."""
+        (worker,) = self.page.context.service_workers
+        return str(
+            worker.evaluate("(d) => self.callsitePush.handlePush(self, d, Date.now())", data)
+        )
+
     def notifications(self, tag: str | None = None) -> list[dict[str, Any]]:
         return list(self.page.evaluate(NOTIFICATIONS, tag))
 
-    def wait_for(self, tag: str, count: int) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + 10
+    def wait_for(self, tag: str, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
         while True:
             shown = self.notifications(tag)
             if len(shown) == count or time.monotonic() > deadline:
@@ -120,8 +140,7 @@ def test_a_pushed_ring_shows_as_a_notification_and_its_stop_closes_it(
     target = push_ready(open_as, server, team["bob"])
     call_id = str(uuid.uuid4())
 
-    target.deliver(payload(call_id))
-    shown = target.wait_for(call_id, 1)
+    shown = target.push(payload(call_id), call_id, 1)
     assert len(shown) == 1, shown
     ring = shown[0]
     assert ring["title"] == "Alice T1"
@@ -133,12 +152,24 @@ def test_a_pushed_ring_shows_as_a_notification_and_its_stop_closes_it(
     shot(target.page, "push-ring-page")
 
     # The same ring again (the fallback push after the grace) replaces it: still one.
-    target.deliver(payload(call_id))
-    target.page.wait_for_timeout(500)
+    assert target.handle(payload(call_id)) == "ring"
     assert len(target.notifications(call_id)) == 1
 
-    target.deliver(payload(call_id, "call.ring_stopped", reason="answered_elsewhere"))
-    assert target.wait_for(call_id, 0) == []
+    assert (
+        target.push(payload(call_id, "call.ring_stopped", reason="answered_elsewhere"), call_id, 0)
+        == []
+    )
+    assert target.notifications(None) == []
+
+    # A call the person missed leaves a quiet notification in place of the ring.
+    missed_id = str(uuid.uuid4())
+    assert len(target.push(payload(missed_id), missed_id, 1)) == 1
+    stop = payload(missed_id, "call.ring_stopped", reason="timeout")
+    missed = target.push(stop, f"missed-{missed_id}", 1)
+    assert target.notifications(missed_id) == []
+    assert [(n["title"], n["body"], n["requireInteraction"]) for n in missed] == [
+        ("Alice T1", "Missed video call", False)
+    ]
 
 
 def test_a_ring_past_its_deadline_shows_nothing(
@@ -147,17 +178,20 @@ def test_a_ring_past_its_deadline_shows_nothing(
     target = push_ready(open_as, server, team["bob"])
     expired, fresh = str(uuid.uuid4()), str(uuid.uuid4())
 
+    # Through the push event, then a ring behind it...
     target.deliver(payload(expired, seconds=-1))
-    # A ring delivered after it proves the worker has handled the expired one.
-    target.deliver(payload(fresh))
-    assert len(target.wait_for(fresh, 1)) == 1
+    assert len(target.push(payload(fresh), fresh, 1)) == 1
     target.page.wait_for_timeout(300)
     assert target.notifications(expired) == []
     assert [n["tag"] for n in target.notifications(None)] == [fresh]
+    # ...and straight into the worker's handler, which says what it did.
+    assert target.handle(payload(expired, seconds=-1)) == "expired"
+    assert target.notifications(expired) == []
 
     # Garbage and other versions are ignored, without an exception in the worker.
     for junk in ("not json", json.dumps({"v": 2, "type": "call.ring", "call_id": "x"})):
         target.deliver(junk)
+        assert target.handle(junk) == "ignored"
     target.page.wait_for_timeout(300)
     assert [n["tag"] for n in target.notifications(None)] == [fresh]
 
@@ -170,8 +204,7 @@ def test_decline_from_the_worker_rejects_the_real_call_with_the_session(
     made = alice.evaluate(API, ["POST", "calls/", {"invitees": [team["bob"]], "type": "audio"}])
     assert made["status"] == 201, made
     call_id = made["body"]["call"]["id"]
-    target.deliver(payload(call_id))
-    assert len(target.wait_for(call_id, 1)) == 1
+    assert len(target.push(payload(call_id), call_id, 1)) == 1
 
     # What the "Decline" action runs: a CSRF token from /csrf-token/, then the REST reject.
     (worker,) = target.page.context.service_workers
@@ -264,7 +297,8 @@ def test_the_page_and_a_push_of_the_same_call_show_one_notification(
     assert shown[0]["actions"] == [["answer", "Answer"], ["decline", "Decline"]]
 
     target.deliver(payload(call_id))
-    target.page.wait_for_timeout(500)
+    assert target.handle(payload(call_id)) == "ring"
+    target.page.wait_for_timeout(300)
     assert len(target.notifications(call_id)) == 1
 
     cancelled = alice.evaluate(API, ["POST", f"calls/{call_id}/cancel/", {}])

@@ -160,6 +160,29 @@ describe("service worker: push", () => {
     assert.equal(sw.registration.shown.length, 0);
   });
 
+  test("a stop for a missed call (cancelled, timeout, ended) leaves a quiet missed-call notification", async () => {
+    for (const reason of ["cancelled", "timeout", "ended"]) {
+      const sw = fakeScope();
+      await sw.callsitePush.handlePush(sw, ring(), NOW);
+      assert.equal(await sw.callsitePush.handlePush(sw, stop(reason), NOW), "missed");
+      assert.deepEqual(
+        sw.registration.shown.map((n) => [n.tag, n.title, n.body, Boolean(n.requireInteraction)]),
+        [[`missed-${CALL}`, "Alice Liddell", "Missed video call", false]],
+        reason,
+      );
+      // Clicking it shows the app (home lists the call), without touching the call.
+      assert.equal(await sw.callsitePush.handleClick(sw, sw.registration.shown[0], "", NOW), "home");
+      assert.deepEqual(sw.clients.opened, ["/"]);
+      assert.equal(sw.requests.length, 0);
+    }
+    for (const reason of ["answered_elsewhere", "rejected"]) {
+      const sw = fakeScope();
+      await sw.callsitePush.handlePush(sw, ring(), NOW);
+      assert.equal(await sw.callsitePush.handlePush(sw, stop(reason), NOW), "stopped");
+      assert.equal(sw.registration.shown.length, 0, reason);
+    }
+  });
+
   test("a ring whose deadline has passed never shows", async () => {
     const sw = fakeScope();
     assert.equal(await sw.callsitePush.handlePush(sw, ring({ deadline: "2026-11-30T11:59:59Z" }), NOW), "expired");
@@ -179,12 +202,12 @@ describe("service worker: push", () => {
     const other = "0b5c6d7e-0000-4000-8000-000000000002";
     await sw.callsitePush.handlePush(sw, ring(), NOW);
     await sw.callsitePush.handlePush(sw, ring({ call_id: other, deadline: "2026-11-30T12:00:30Z" }), NOW);
-    await sw.callsitePush.handlePush(sw, stop(), NOW);
+    await sw.callsitePush.handlePush(sw, stop("answered_elsewhere"), NOW);
     assert.deepEqual(sw.registration.shown.map((n) => n.tag), [other]);
     // The other call's stop was lost; 31 s later any push clears its ring.
     await sw.callsitePush.handlePush(sw, "garbage", NOW + 31000);
     assert.deepEqual(sw.registration.shown.map((n) => n.tag), [other]);
-    await sw.callsitePush.handlePush(sw, stop(), NOW + 31000);
+    await sw.callsitePush.handlePush(sw, stop("answered_elsewhere"), NOW + 31000);
     assert.equal(sw.registration.shown.length, 0);
   });
 
