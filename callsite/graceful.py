@@ -127,8 +127,7 @@ class GracefulServer(Server):
         return sum(
             1
             for details in list(self.connections.values())
-            if (instance := details.get("application_instance")) is not None
-            and not instance.done()
+            if (instance := details.get("application_instance")) is not None and not instance.done()
         )
 
     def _describe_busy(self, limit: int) -> list[str]:

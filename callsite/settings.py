@@ -146,6 +146,11 @@ def sqlite_database(path: str) -> dict[str, Any]:
             ),
         },
         "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+        # Kept by the long-lived request and socket threads (callsite/handlers.py, realtime/
+        # executor.py) instead of opened per request: opening one, with its PRAGMAs, was 8% of
+        # an invitation's CPU (py-spy, issue 9). Checked before reuse, closed after an error.
+        "CONN_MAX_AGE": int(os.environ.get("SQLITE_CONN_MAX_AGE", "600")),
+        "CONN_HEALTH_CHECKS": True,
     }
 
 

@@ -9,6 +9,7 @@ retries.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,10 +153,22 @@ def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]
         metrics.invitation_published()
 
 
+def frame(event: dict[str, Any]) -> str:
+    """The text of a server -> client frame: every socket sends events in this one form."""
+    return json.dumps(event, separators=(",", ":"))
+
+
 async def _send_all(
     layer: Any, messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]
 ) -> None:
+    # Each event goes out as its frame's text, made once here: an event reaches all of a call's
+    # participants' sockets, and a dict would be copied by the in-memory layer and serialised
+    # again by every socket (12% of a loaded server's event loop, py-spy, issue 9).
+    texts: dict[int, str] = {}
     for group, payload in messages:
-        await layer.group_send(group, {"type": "call.event", "event": payload})
+        text = texts.get(id(payload))
+        if text is None:
+            text = texts[id(payload)] = frame(payload)
+        await layer.group_send(group, {"type": "call.event", "text": text})
     for timer in timers:
         await layer.send(settings.TIMER_CHANNEL, timer)

@@ -37,9 +37,7 @@ Entry = tuple[float, str, Any]  # (unix time, kind, id)
 _EXPIRERS = {
     "invitation": lambda id_: services.expire(participant_id=int(id_)),
     "caller_offline": lambda id_: services.expire_caller_offline(call_id=validation.call_id(id_)),
-    "participant_offline": lambda id_: services.expire_participant_offline(
-        participant_id=int(id_)
-    ),
+    "participant_offline": lambda id_: services.expire_participant_offline(participant_id=int(id_)),
     "presence_offline": lambda id_: services.expire_presence(user_id=int(id_)),
 }
 

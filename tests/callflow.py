@@ -105,6 +105,7 @@ class Inbox:
 
     def take(self, name: str, wait: float = 0.05) -> list[dict[str, Any]]:
         import asyncio
+        import json
 
         from asgiref.sync import async_to_sync
 
@@ -118,7 +119,7 @@ class Inbox:
                 except TimeoutError:
                     return got
                 assert message["type"] == "call.event", message
-                got.append(message["event"])
+                got.append(json.loads(message["text"]))
 
         return async_to_sync(drain)()
 

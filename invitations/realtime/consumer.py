@@ -17,7 +17,6 @@ taken follows it (a client may see an event twice, never miss one that the layer
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any
@@ -31,7 +30,7 @@ from callsite import logs
 
 from .. import selectors, services
 from ..errors import CallError
-from ..events import user_group
+from ..events import frame, user_group
 from ..presence import subscribe_limit
 from . import limits, protocol, relay
 from .devices import LOCAL
@@ -106,9 +105,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.registered = True
         WATCH.add(self)
         await LOCAL.add(self)
-        await self._send(
-            await db_call(protocol.session_ready)(self.user, self.device_id)
-        )
+        await self._send(await db_call(protocol.session_ready)(self.user, self.device_id))
 
     async def refresh_groups(self) -> None:
         """Join (again) the groups; re-joining resets the layer's group_expiry clock."""
@@ -223,7 +220,7 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     # --- channel layer -> client -------------------------------------------------------------
 
     async def call_event(self, message: dict[str, Any]) -> None:
-        await self._send(message["event"])
+        await self.send(text_data=message["text"])  # made once for every socket (events.py)
 
     async def presence_changed(self, event: dict[str, Any]) -> None:
         """From the process' presence hub, for a user this socket watches."""
@@ -241,4 +238,4 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
         await self._send(message["event"])
 
     async def _send(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(event, separators=(",", ":")))
+        await self.send(text_data=frame(event))

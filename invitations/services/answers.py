@@ -28,7 +28,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from ..selectors import snapshots
+from ..snapshots import call_snapshot
 from .deadlines import expire
 from .rules import (
     Kind,
@@ -193,46 +193,56 @@ def _reject(
         return send_and_snapshot(box)
 
 
-def _ack_from_read(actor: User, call_id: UUID, now: datetime) -> dict[str, Any] | None:
-    """Answer an ack that changes nothing from a plain read: the call, or the same error the
-    locked path would raise; None when it may move the invitation (then the transaction decides
-    again). Most acks are of this kind (a second device, a replay, a foreign or random id), and a
-    stream of them must not take the write lock each: SQLite has one for the whole database."""
-    me = Participant.objects.select_related("call").filter(call_id=call_id, user=actor).first()
+def _read_for_ack(
+    actor: User, call_id: UUID, now: datetime
+) -> tuple[Participant, list[Participant]]:
+    """Every participant of the call, read once with what a snapshot needs; the actor's row
+    checked as the locked path would (the same errors). Most acks change nothing (a second
+    device, a replay, a foreign or random id), and a stream of them must not take the write
+    lock each: SQLite has one for the whole database."""
+    participants = list(
+        Participant.objects.filter(call_id=call_id).select_related(
+            "call__inviter", "user", "invited_by"
+        )
+    )
+    me = next((p for p in participants if p.user_id == actor.pk), None)
     if me is None:
         raise CallError("not_found", "No such call.")
     if me.role == Role.INVITER and me.invited_by_id is None:
         raise CallError("permission_denied", "The inviter cannot acknowledge their own call.")
     refuse_if_ended(me.call)
-    if me.state == ParticipantState.RECEIVED:
-        return snapshots([me.call])[0]
-    _refuse_late_answer(me, now)
-    if me.state != ParticipantState.INVITING:
+    if me.state not in RINGING_STATES:
         raise CallError(
             "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
         )
-    return None
+    _refuse_late_answer(me, now)
+    return me, participants
 
 
 def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str, Any]:
-    """A device shows the invitation: inviting -> received. A no-op when already received."""
+    """A device shows the invitation: inviting -> received. A no-op when already received.
+
+    No transaction: one read, then (the first ack only) a conditional update and the event's
+    insert, three statements in all (issue 9). The update decides: it moves the row only if it
+    is still ``inviting`` and before its deadline, so a concurrent answer, expiry or end wins
+    cleanly and this ack is answered from a fresh read. Between the update and the insert only
+    a crash of this process can come, and it would leave the timeline without its
+    ``received`` line, never a call in a wrong state."""
     now = timezone.now()
-    answered = _ack_from_read(actor, call_id, now)
-    if answered is not None:
-        return answered
-    with transaction.atomic():
-        call, me, participants = _lock_invitation_to_answer(actor, call_id, "acknowledge")
-        box = Outbox(call)
-        if me.state == ParticipantState.RECEIVED:
-            box.snapshot_from(participants)
-            return send_and_snapshot(box)
-        _refuse_late_answer(me, now)
-        if not move(me, (ParticipantState.INVITING,), now, state=ParticipantState.RECEIVED):
-            raise CallError(
-                "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
-            )
-        record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
-        me.user = actor
-        state_changed(box, me, device_id)
-        box.snapshot_from(participants)  # me moved in memory
-        return send_and_snapshot(box)
+    me, participants = _read_for_ack(actor, call_id, now)
+    call = me.call
+    if me.state == ParticipantState.RECEIVED:
+        return call_snapshot(call, participants)
+    moved = Participant.objects.filter(
+        pk=me.pk, state=ParticipantState.INVITING, deadline__gt=now
+    ).update(state=ParticipantState.RECEIVED, updated_at=now)
+    if not moved:
+        # Something else moved it since the read: answer as that read would now.
+        me, participants = _read_for_ack(actor, call_id, now)
+        return call_snapshot(me.call, participants)
+    me.state, me.updated_at = ParticipantState.RECEIVED, now
+    record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
+    box = Outbox(call)
+    state_changed(box, me, device_id)
+    box.snapshot_from(participants)  # me moved in memory
+    return send_and_snapshot(box)

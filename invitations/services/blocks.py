@@ -1,5 +1,5 @@
 """The block list (API.md "REST"): a blocked user's invitations answer as if the callee were busy,
-so the callee is not revealed (services/rules.py consults ``selectors.blockers_of``)."""
+so the callee is not revealed (services/rules.py consults ``selectors.availability``)."""
 
 from __future__ import annotations
 

@@ -107,16 +107,16 @@ def expire_presence(*, user_id: int) -> bool:
         return True
 
 
-def caller_offline_deadline(inviter: User, now: datetime) -> datetime | None:
-    """When a call started now ends as caller_offline, if no device of the inviter is connected
-    (a REST-only caller): it rings out with the same grace as one whose caller dropped, counted
-    from the call's creation. None if a device is connected.
+def caller_offline_deadline(now: datetime, *, connected: bool) -> datetime | None:
+    """When a call started now ends as caller_offline, if no device of the inviter is
+    ``connected`` (a REST-only caller): it rings out with the same grace as one whose caller
+    dropped, counted from the call's creation. None if a device is connected.
 
-    The inviter's UserLock row, held since the start of ``invite``, is the one the WebSocket
-    device lifecycle takes, so a last device dropping at this moment is seen either here or by
-    its own mark_user_offline, never by neither.
+    ``connected`` must be read under the inviter's UserLock, held since the start of ``invite``:
+    it is the one the WebSocket device lifecycle takes, so a last device dropping at this
+    moment is seen either there or by its own mark_user_offline, never by neither.
     """
-    if has_connected_device(inviter.pk):
+    if connected:
         return None
     return now + timedelta(seconds=settings.CALLSITE["CALLER_OFFLINE_GRACE"])
 

@@ -36,7 +36,7 @@ from ..models import (
     Role,
     UserLock,
 )
-from ..selectors import blockers_of, busy_user_ids
+from ..selectors import Availability, availability
 
 Kind = CallEvent.Kind
 UserModel = get_user_model()
@@ -54,9 +54,15 @@ def lock_call_with_everyone(
     """``lock_call``, reading every participant (``read_participants``) rather than the user's
     alone when ``everyone``: one read for a transition that needs them all anyway. The read
     follows the lock, so it sees what the last holder of the lock committed."""
+    if everyone and connection.vendor == "sqlite":
+        call, participants = _read_call_with_everyone(call_id)
+        me = next((p for p in participants if p.user_id == user.pk), None)
+        if call is None or me is None:
+            raise CallError("not_found", "No such call.")
+        return call, me, participants
     call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
     me = None
-    participants: list[Participant] = []
+    participants = []
     if call is not None:
         if everyone:
             participants = read_participants(call)
@@ -67,6 +73,25 @@ def lock_call_with_everyone(
         # Existence of calls you are not part of is not leaked.
         raise CallError("not_found", "No such call.")
     return call, me, participants
+
+
+def _read_call_with_everyone(call_id: UUID) -> tuple[Call | None, list[Participant]]:
+    """SQLite: the call and its participants in one read. No lock statement is needed there:
+    the transaction's BEGIN IMMEDIATE already holds the database's one write lock, so nothing
+    can change between this read and the commit. (PostgreSQL needs the row lock first, in a
+    statement of its own: under READ COMMITTED each statement reads its own snapshot, and a
+    read joined to the lock would miss what the previous holder of the lock committed.)"""
+    participants = list(
+        Participant.objects.filter(call_id=call_id).select_related(
+            "call__inviter", "user", "invited_by"
+        )
+    )
+    if not participants:
+        return None, []
+    call = participants[0].call
+    for p in participants:
+        p.call = call  # one Call instance, as the locked path gives
+    return call, participants
 
 
 def refuse_if_ended(call: Call) -> None:
@@ -82,7 +107,10 @@ def lock_users(user_ids: Iterable[int]) -> None:
     each decided once.
     """
     ids = sorted(set(user_ids))
-    if not ids:
+    if not ids or connection.vendor == "sqlite":
+        # SQLite has no row locks, and needs none: every write transaction here is IMMEDIATE
+        # (callsite/db/sqlite3), which takes the database's one write lock at BEGIN and so
+        # serialises writers already. The lock rows would cost an insert per write.
         return
     if connection.vendor == "postgresql":
         # One statement: a row that exists is locked FOR UPDATE by ON CONFLICT DO UPDATE even
@@ -99,7 +127,6 @@ def lock_users(user_ids: Iterable[int]) -> None:
     UserLock.objects.bulk_create([UserLock(user_id=i) for i in ids], ignore_conflicts=True)
     if connection.features.has_select_for_update:
         list(UserLock.objects.select_for_update().filter(user_id__in=ids).order_by("user_id"))
-    # SQLite has no row locks: its IMMEDIATE transactions serialise writers (see UserLock).
 
 
 def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any) -> bool:
@@ -163,27 +190,27 @@ def invite_users(
     now: datetime,
     box: Outbox,
     errors: list[dict[str, str]],
-    busy: set[int] | None = None,
+    seen: Availability | None = None,
     added: list[Participant] | None = None,
     events: list[CallEvent] | None = None,
 ) -> None:
     """Add users to a locked call: ringing, or rejected as busy at once on their behalf.
 
-    ``busy``: the busy users among ``users``, if the caller has locked them all and checked
-    already. ``added``: participants not saved yet (the inviter of a new call), and ``events``
-    CallEvents not saved yet: they go in with the ones made here, one insert for each table.
+    ``seen``: who among ``users`` is busy or blocked the inviter, if the caller has locked them
+    all and read it already. ``added``: participants not saved yet (the inviter of a new call),
+    and ``events`` CallEvents not saved yet: they go in with the ones made here, one insert for
+    each table.
     On return ``added`` holds every participant created, saved, in the call's order.
     """
     top = settings.CALLSITE["MAX_ACTIVE_PARTICIPANTS"]
-    if busy is None:
+    if seen is None:
         lock_users([u.pk for u in users])
-        busy = busy_user_ids([u.pk for u in users], exclude_call=call)
+        seen = availability(inviter.pk, [u.pk for u in users], exclude_call=call)
+    refusing = seen.refusing
     added = [] if added is None else added
     events = [] if events is None else events
     ringing: list[Participant] = []  # their timers, once the insert has given them ids
     active = sum(1 for p in existing.values() if p.state in ACTIVE_STATES)
-    # Who blocked the inviter is answered exactly as busy, so the block is not revealed.
-    blocked = blockers_of(inviter.pk, [u.pk for u in users if u.pk not in busy])
     deadline = now + timedelta(seconds=call.timeout)
     for user in users:
         name = user.get_username()
@@ -191,7 +218,7 @@ def invite_users(
         if current is not None and current.state in ACTIVE_STATES:
             errors.append({"user": name, "reason": "already_in_call"})
             continue
-        is_busy = user.pk in busy or user.pk in blocked
+        is_busy = user.pk in refusing
         if not is_busy and active >= top:
             errors.append({"user": name, "reason": "call_full"})
             continue
@@ -214,7 +241,7 @@ def invite_users(
                 continue
         p.user = user
         if is_busy:
-            why = {"blocked": True} if user.pk in blocked else {}
+            why = {"blocked": True} if user.pk in seen.blocked else {}
             events.append(
                 event(call, Kind.BUSY, subject=user, invited_by=inviter.get_username(), **why)
             )

@@ -34,7 +34,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from ..selectors import busy_user_ids
+from ..selectors import availability
 from .devices import caller_offline_deadline
 from .rules import (
     Kind,
@@ -87,12 +87,13 @@ def invite(
     with transaction.atomic():
         everyone = [inviter.pk] + [u.pk for u in users]
         lock_users(everyone)
-        # One busy check for the inviter and the invitees: the new call holds nobody yet.
-        busy = busy_user_ids(everyone)
-        if inviter.pk in busy:
+        # One read for the inviter and the invitees (the new call holds nobody yet): who is
+        # busy or blocked the inviter, and whether the inviter holds a connection.
+        seen = availability(inviter.pk, everyone, caller_presence=True)
+        if inviter.pk in seen.refusing:  # nobody can block themselves: the inviter is busy
             raise CallError("busy", "You are already ringing or talking in another call.")
         # Set with the call's insert rather than updated after it; cleared if the call ends.
-        offline_deadline = caller_offline_deadline(inviter, now)
+        offline_deadline = caller_offline_deadline(now, connected=seen.caller_online)
         call = Call.objects.create(
             inviter=inviter,
             type=type,
@@ -129,7 +130,7 @@ def invite(
             now=now,
             box=box,
             errors=errors,
-            busy=busy,
+            seen=seen,
             added=added,
             events=[created],
         )

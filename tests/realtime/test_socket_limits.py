@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import transaction
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from invitations import services
-from invitations.services import answers
 from tests.realtime.support import Device, Devices, open_socket, token_for
 
 
@@ -74,32 +74,39 @@ async def test_a_socket_within_its_budget_is_never_throttled(
         await asyncio.sleep(0.05)
 
 
+WRITES = ("BEGIN", "INSERT", "UPDATE", "DELETE")
+
+
+class Writes:
+    """Counts the statements that write or take SQLite's write lock (BEGIN IMMEDIATE) since
+    the last ``clear``: what a stream of acks must not do."""
+
+    def __init__(self, captured: CaptureQueriesContext) -> None:
+        self.captured, self.start = captured, 0
+
+    def __call__(self) -> int:
+        new = self.captured.captured_queries[self.start :]
+        return sum(q["sql"].lstrip().upper().startswith(WRITES) for q in new)
+
+    def clear(self) -> None:
+        self.start = len(self.captured.captured_queries)
+
+
 @contextmanager
-def write_transactions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts the transactions services.acknowledge opens."""
-    opened: list[int] = []
-    real = transaction.atomic
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        opened.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(answers.transaction, "atomic", counting)
-    yield opened
-    monkeypatch.setattr(answers.transaction, "atomic", real)
+def writes() -> Iterator[Writes]:
+    with CaptureQueriesContext(connection) as captured:
+        yield Writes(captured)
 
 
 @pytest.mark.django_db
-def test_acks_that_change_nothing_take_no_write_transaction(
-    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_acks_that_change_nothing_take_no_write_transaction(users: dict[str, Any]) -> None:
     import uuid
 
     from invitations.errors import CallError
 
     result = services.invite(inviter=users["alice"], invitees=["bob", "carol"])
     call_id = uuid.UUID(result.call["id"])
-    with write_transactions(monkeypatch) as opened:
+    with writes() as written:
         for who, cid in [
             ("bob", uuid.uuid4()),  # no such call
             ("dave", call_id),  # not a participant
@@ -107,15 +114,16 @@ def test_acks_that_change_nothing_take_no_write_transaction(
         ]:
             with pytest.raises(CallError):
                 services.acknowledge(actor=users[who], call_id=cid)
-        assert opened == []
+        assert written() == 0
         services.acknowledge(actor=users["bob"], call_id=call_id, device_id="p")
-        assert opened == [1]  # the first ack moves bob to received: a write
+        assert written() > 0  # the first ack moves bob to received: a write
+        written.clear()
         again = services.acknowledge(actor=users["bob"], call_id=call_id, device_id="q")
-        assert opened == [1]  # already received: answered from a read
+        assert written() == 0  # already received: answered from a read
         assert {p["user"]: p["state"] for p in again["participants"]}["bob"] == "received"
         services.reject(actor=users["carol"], call_id=call_id)
-        opened.clear()
+        written.clear()
         with pytest.raises(CallError) as refused:
             services.acknowledge(actor=users["carol"], call_id=call_id)
         assert refused.value.code == "invalid_state"
-        assert opened == []
+        assert written() == 0

@@ -10,20 +10,32 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from invitations import services
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the services' on_commit hooks run
 
-# Today's counts (SQLite and PostgreSQL alike), as ceilings: a change may only lower them.
-# Issue 9's targets are lower still (invite <= 8, accept <= 6, reject/cancel/end <= 6,
-# ack <= 3); ``test_targets`` holds those not met yet (all but MET) as strict expected
-# failures, so meeting one turns that test red until its number here moves down and its name
-# joins MET. Two queries came with the hardening (issue 10): invite reads who blocked the
-# caller, and ack first answers from a read, so a stray ack never opens a write transaction.
-INVITE, ACCEPT, REJECT, CANCEL, END, ACK = 10, 7, 7, 7, 6, 7
+# Today's counts, as ceilings: a change may only lower them. SQLite needs no lock statements
+# (its BEGIN IMMEDIATE holds the one write lock), so it counts one less on invite, accept,
+# reject, cancel and end. BEGIN and COMMIT are counted: Django logs them as queries.
+COUNTS = {
+    "sqlite": {"invite": 7, "accept": 6, "reject": 6, "cancel": 6, "end": 5, "ack": 3},
+    "postgresql": {"invite": 8, "accept": 7, "reject": 7, "cancel": 7, "end": 6, "ack": 3},
+}
+# Issue 9's targets. ``test_targets`` holds those not met as strict expected failures, so
+# meeting one turns that test red until its name leaves NOT_MET.
 TARGETS = {"invite": 8, "accept": 6, "reject": 6, "cancel": 6, "end": 6, "ack": 3}
-MET = {"end"}
+NOT_MET = {
+    # The call's row lock needs a statement of its own before the participants' read: under
+    # READ COMMITTED each statement reads its own snapshot, so a read joined to the lock would
+    # miss rows the previous holder of the lock committed (rules._read_call_with_everyone).
+    "postgresql": {"accept", "reject", "cancel"},
+}
+
+
+def ceiling(name: str) -> int:
+    return COUNTS.get(connection.vendor, COUNTS["postgresql"])[name]
 
 
 def ring(users: dict[str, Any], inviter: str = "alice", invitee: str = "bob") -> str:
@@ -31,38 +43,38 @@ def ring(users: dict[str, Any], inviter: str = "alice", invitee: str = "bob") ->
 
 
 def test_invite_of_one_callee(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
-    with django_assert_max_num_queries(INVITE):
+    with django_assert_max_num_queries(ceiling("invite")):
         services.invite(inviter=users["alice"], invitees=["bob"])
 
 
 def test_accept(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     call_id = ring(users)
-    with django_assert_max_num_queries(ACCEPT):
+    with django_assert_max_num_queries(ceiling("accept")):
         services.accept(actor=users["bob"], call_id=call_id)
 
 
 def test_reject(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     call_id = ring(users)
-    with django_assert_max_num_queries(REJECT):
+    with django_assert_max_num_queries(ceiling("reject")):
         services.reject(actor=users["bob"], call_id=call_id)
 
 
 def test_cancel(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     call_id = ring(users)
-    with django_assert_max_num_queries(CANCEL):
+    with django_assert_max_num_queries(ceiling("cancel")):
         services.cancel(actor=users["alice"], call_id=call_id)
 
 
 def test_end(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     call_id = ring(users)
     services.accept(actor=users["bob"], call_id=call_id)
-    with django_assert_max_num_queries(END):
+    with django_assert_max_num_queries(ceiling("end")):
         services.end(actor=users["alice"], call_id=call_id)
 
 
 def test_ack(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     call_id = ring(users)
-    with django_assert_max_num_queries(ACK):
+    with django_assert_max_num_queries(ceiling("ack")):
         services.acknowledge(actor=users["bob"], call_id=call_id)
 
 
@@ -89,15 +101,17 @@ def _run(name: str, users: dict[str, Any], counted: Any) -> None:
             service(actor=actor, call_id=call_id)
 
 
-NOT_MET = pytest.mark.xfail(
+_NOT_MET_HERE = NOT_MET.get(connection.vendor, set())  # the settings' database, known already
+_NOT_MET_MARK = pytest.mark.xfail(
     strict=True,
     raises=pytest.fail.Exception,
-    reason="issue 9 query target not met yet (see the counts above)",
+    reason=f"issue 9 query target not met on {connection.vendor} (see NOT_MET)",
 )
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if n in MET else NOT_MET) for n in sorted(TARGETS)]
+    "name",
+    [pytest.param(n, marks=_NOT_MET_MARK if n in _NOT_MET_HERE else ()) for n in sorted(TARGETS)],
 )
 def test_targets(name: str, users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     _run(name, users, django_assert_max_num_queries(TARGETS[name]))
