@@ -26,6 +26,9 @@ webpush_fixture = pytest.importorskip(
     "tests.push.fixtures.webpush", reason="the Web Push fixture comes with the push senders"
 )
 pytest.importorskip("invitations.push.senders.webpush", reason="needs the Web Push sender")
+pytest.importorskip(
+    "invitations.push.delivery", reason="needs the push devices and the delivery worker"
+)
 
 
 @pytest.fixture(scope="module")
