@@ -47,6 +47,7 @@ from callsite import lifecycle
 from .. import presence, services
 from ..models import DeviceConnection
 from .executor import db_call
+from .limits import TooManySocketsError
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,14 @@ def device_connected(
     device_id: str,
     channel_name: str,
     unless_closed: Device | None = None,
+    limit: int | None = None,
 ) -> bool:
-    """Record a new socket; True if it brought the user online (for their subscribers)."""
+    """Record a new socket; True if it brought the user online (for their subscribers).
+
+    With ``limit``, raise ``TooManySocketsError`` (and record nothing) if the user already holds
+    that many fresh sockets. Counted under the user's lock, in the transaction that inserts the row,
+    so two connects racing on any threads or processes are counted one after the other.
+    """
     now = timezone.now()
     with transaction.atomic():
         services.lock_users([user.pk])
@@ -89,6 +96,14 @@ def device_connected(
             # Re-registering a swept row, but the socket closed meanwhile: its disconnect has
             # run or will run after this lock, and must not find a row to resurrect.
             return False
+        if limit is not None:
+            held = (
+                DeviceConnection.objects.filter(user=user, last_seen__gte=presence.fresh_since())
+                .exclude(channel_name=channel_name)
+                .count()
+            )
+            if held >= limit:
+                raise TooManySocketsError(held)
         DeviceConnection.objects.update_or_create(
             channel_name=channel_name,
             defaults={
@@ -189,20 +204,31 @@ class _Local:
             self.last_group_refresh = time.monotonic()
             self.task = loop.create_task(self._run())
 
-    async def add(self, device: Device) -> bool:
+    async def add(self, device: Device, *, limit: int | None = None) -> bool:
+        """Register a new socket (``TooManySocketsError`` past ``limit``: then it is not held)."""
         self.devices[device.channel_name] = device
         self._ensure_task()
-        first: bool = await db_call(device_connected)(
-            user=device.user, device_id=device.device_id, channel_name=device.channel_name
-        )
+        try:
+            first: bool = await db_call(device_connected)(
+                user=device.user,
+                device_id=device.device_id,
+                channel_name=device.channel_name,
+                limit=limit,
+            )
+        except BaseException:
+            self._drop(device)
+            raise
         return first
 
-    async def remove(self, device: Device) -> bool:
+    def _drop(self, device: Device) -> None:
         self.devices.pop(device.channel_name, None)
         if not self.devices and self.task is not None:
             # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
             self.task.cancel()
             self.task = None
+
+    async def remove(self, device: Device) -> bool:
+        self._drop(device)
         if lifecycle.draining():
             # This process is shutting down and the device is moving to another one: its row
             # and its calls stay as they are (callsite/graceful.py); a device that never comes
