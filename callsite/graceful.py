@@ -11,7 +11,9 @@ interpreter never exits (issue 11). Here a signal starts a drain instead:
 3. close every open WebSocket with 1012 (service restart): clients reconnect elsewhere;
 4. wait until every request in flight and every socket's application instance has finished,
    for at most ``DRAIN_SECONDS``;
-5. mark the process as stopped (``lifecycle.publishing_allowed()`` turns false: nothing is
+5. release what the process held (``lifecycle.on_release``: its device rows, so its users do not
+   count as connected until another process's sweep), until ``RELEASE_BY`` at the latest;
+6. mark the process as stopped (``lifecycle.publishing_allowed()`` turns false: nothing is
    handed to a loop that is about to stop), and stop the reactor.
 
 If anything still holds the process ``HARD_EXIT_SECONDS`` after the signal, a watchdog ends it,
@@ -21,6 +23,7 @@ once.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import signal
@@ -43,6 +46,7 @@ logger = logging.getLogger(__name__)
 reactor: Any = _reactor
 
 DRAIN_SECONDS = 8.0
+RELEASE_BY = 9.0  # seconds after the signal: the release hooks' deadline
 HARD_EXIT_SECONDS = 9.5
 CLOSE_SERVICE_RESTART = 1012
 
@@ -158,6 +162,13 @@ class GracefulServer(Server):
             )
         else:
             logger.warning("drained in %.2f s", elapsed)
+        deadline = self.drain_started + RELEASE_BY
+        released = asyncio.ensure_future(lifecycle.release(deadline))
+        released.add_done_callback(lambda _task: self._after_release())
+
+    def _after_release(self) -> None:
+        assert self.drain_started is not None
+        logger.warning("released in %.2f s", time.monotonic() - self.drain_started)
         self._stop()
 
     def _stop(self) -> None:

@@ -14,6 +14,13 @@ one of the two:
   leave calls they talk in, and they go offline for their subscribers, each unless they return
   in time (the timer worker settles each countdown).
 
+A server that shuts down gracefully releases its rows before it stops (``release_server``, run by
+``callsite/lifecycle.release``): its users stop counting as connected at once, not 45 s later, and
+those with no device elsewhere start the same countdowns as a last device leaving, with the
+presence grace as it is (a device back on another process within it causes no offline/online
+flap) and the call countdowns lengthened by ``PRESENCE_TTL`` (what the sweep would have given), so
+calls in progress still wait for their devices to resume on another process.
+
 Each server process runs one heartbeat task (while it holds sockets) that refreshes
 ``last_seen`` of its connections, re-creates rows another process swept by mistake (e.g. after
 this process stalled), sweeps rows nobody refreshed within ``PRESENCE_TTL`` (a process that was
@@ -133,6 +140,53 @@ def device_disconnected(*, user: User, channel_name: str) -> bool:
     return False
 
 
+def release_server(*, deadline: float, server_id: str = SERVER_ID) -> tuple[int, int]:
+    """At shutdown: delete this process' rows, user by user, until ``deadline`` (monotonic).
+
+    Returns (users released, of whom went offline). Rows left when time runs out are swept by
+    another process after ``PRESENCE_TTL``, as after a crash.
+    """
+    user_ids = list(
+        DeviceConnection.objects.filter(server_id=server_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    users = get_user_model().objects.in_bulk(user_ids)
+    # Calls wait as long as they did when the rows stayed until the sweep.
+    call_grace = _grace() + presence.ttl_seconds()
+    released = offline = 0
+    for user_id in user_ids:
+        if time.monotonic() >= deadline:
+            left = len(user_ids) - released
+            logger.warning("shutdown: the devices of %d users are left for the sweep", left)
+            break
+        with transaction.atomic():
+            services.lock_users([user_id])
+            deleted, _ = DeviceConnection.objects.filter(
+                user_id=user_id, server_id=server_id
+            ).delete()
+            still_online = DeviceConnection.objects.filter(
+                user_id=user_id, last_seen__gte=presence.fresh_since()
+            ).exists()
+            if deleted and not still_online and user_id in users:
+                services.mark_user_offline(user=users[user_id], grace=call_grace)
+                offline += 1
+        released += 1
+    return released, offline
+
+
+async def _release_on_shutdown(deadline: float) -> None:
+    released, offline = await db_call(release_server)(deadline=deadline)
+    logger.warning(
+        "shutdown: released the devices of %d users (%d with no device left elsewhere)",
+        released,
+        offline,
+    )
+
+
+lifecycle.on_release(_release_on_shutdown)
+
+
 def heartbeat(devices: Iterable[Device]) -> None:
     """Refresh this process' rows, put back any a sweep removed, then sweep dead processes."""
     live = {d.channel_name: d for d in devices}
@@ -231,8 +285,8 @@ class _Local:
         self._drop(device)
         if lifecycle.draining():
             # This process is shutting down and the device is moving to another one: its row
-            # and its calls stay as they are (callsite/graceful.py); a device that never comes
-            # back is swept with this process' other rows after PRESENCE_TTL.
+            # goes with the process' others at the end of the drain (release_server), in one
+            # pass, and its calls stay as they are (callsite/graceful.py).
             return False
         last: bool = await db_call(device_disconnected)(
             user=device.user, channel_name=device.channel_name
@@ -242,6 +296,8 @@ class _Local:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(presence.heartbeat_seconds())
+            if lifecycle.draining():
+                return  # shutting down: the rows are released, never re-registered
             try:
                 await db_call(heartbeat)(list(self.devices.values()))
             except Exception:  # a database hiccup must not stop future heartbeats
