@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 reactor: Any = _reactor
 
 DRAIN_SECONDS = 8.0
-RELEASE_BY = 9.0  # seconds after the signal: the release hooks' deadline
+RELEASE_BY = 8.5  # seconds after the signal: the release hooks' deadline (then ~0.5 s to exit)
 HARD_EXIT_SECONDS = 9.5
 CLOSE_SERVICE_RESTART = 1012
 
