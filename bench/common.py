@@ -135,6 +135,10 @@ def production_topology() -> Topology:
             "REDIS_URL": REDIS_URL,
             "CHANNEL_LAYER_PREFIX": f"callsite-bench-{os.getpid()}",
             "CALLSITE_EMBEDDED_TIMERS": "0",
+            # Plain HTTP here: behind nginx, TLS ends at the proxy (otherwise every request
+            # answers the production SSL redirect, 301).
+            "SECURE_SSL_REDIRECT": "0",
+            "SECURE_COOKIES": "0",
         }
     )
     return Topology("production", env, layer="redis", db="postgres")
