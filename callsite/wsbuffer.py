@@ -12,8 +12,8 @@ application sends to a socket already closing are dropped, not raised back into 
 has not acknowledged). The kernel's comes first and is large: Linux autotunes a socket's send
 buffer up to ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default), and Twisted's buffer only grows
 once that is full. Measured end to end (tests/test_slow_reader_daphne.py, a client with a 1 KiB
-receive buffer that never reads): counting Twisted's buffer alone, the server had sent about
-9 MB (207 frames of 45 KB) when it closed the socket; counting both, about 1 MiB.
+receive buffer that never reads): counting Twisted's buffer alone, the socket was closed only
+after the client had asked for 207 frames of 35.5 KB (up to 7.3 MB); counting both, at 1 MiB.
 
 ``install`` patches Daphne's ``WebSocketProtocol`` once per process; callsite/asgi.py calls it, so
 it applies to ``manage.py serve`` and to ``daphne callsite.asgi:application`` alike. Under other
