@@ -141,7 +141,7 @@ def device_disconnected(*, user: User, channel_name: str) -> bool:
 
 
 def release_server(
-    *, deadline: float, server_id: str = SERVER_ID, chunk: int = 100
+    *, deadline: float, server_id: str = SERVER_ID, chunk: int = 25
 ) -> tuple[int, int]:
     """At shutdown: delete this process' rows; returns (users released, of whom went offline).
 
