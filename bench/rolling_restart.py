@@ -64,6 +64,9 @@ class Stats:
     connected: set[int] = field(default_factory=set)
     reconnects: int = 0
     pending: dict[int, str] = field(default_factory=dict)  # invitee -> call id still ringing
+    sent_at: dict[str, float] = field(default_factory=dict)  # call id -> when the 201 came
+    # user -> [(session.ready at, closed at or None)]: when each socket could hear an invitation
+    ready: dict[int, list[list[float | None]]] = field(default_factory=dict)
 
 
 class Load:
@@ -104,6 +107,7 @@ class Load:
                     kind = event["type"]
                     if kind == "session.ready":
                         self.stats.connected.add(user)
+                        self.stats.ready.setdefault(user, []).append([time.monotonic(), None])
                         for call in event["incoming"]:
                             asyncio.ensure_future(self.saw(user, call["id"]))
                     elif kind == "call.invitation_received":
@@ -111,6 +115,8 @@ class Load:
             except (websockets.WebSocketException, OSError):
                 pass
             finally:
+                if user in self.stats.connected:
+                    self.stats.ready[user][-1][1] = time.monotonic()
                 self.stats.connected.discard(user)
             if not self.stop.is_set():
                 self.stats.reconnects += 1
@@ -176,6 +182,7 @@ class Load:
         state = next(p["state"] for p in call["participants"] if p["user"] != call["inviter"])
         if state == "inviting":
             self.stats.sent[call["id"]] = invitee
+            self.stats.sent_at[call["id"]] = time.monotonic()
             if call["id"] not in self.stats.seen:
                 self.stats.pending[invitee] = call["id"]
                 # Unseen, it ends by timing out: the pair is free again after that.
@@ -243,6 +250,22 @@ async def run(args: argparse.Namespace, topo: Topology, group: ProcessGroup) -> 
         await asyncio.gather(*sockets, return_exceptions=True)
     stats = load.stats
     lost = [cid for cid in stats.sent if cid not in stats.seen]
+    # Where each lost invitation went: was its invitee's socket ready during the ring (10 s)?
+    why: dict[str, int] = {}
+    for cid in lost:
+        at, user = stats.sent_at[cid], stats.sent[cid]
+        spans = [(a, b if b is not None else float("inf")) for a, b in stats.ready.get(user, [])]
+        if any(a <= at and b >= at + 10 for a, b in spans):
+            key = "socket ready the whole ring"
+        elif any(at < a < at + 9 for a, b in spans):
+            # Its session.ready came while the call still rang (1 s margin for the expiry): it
+            # should have listed the invitation.
+            key = "session.ready during the ring"
+        elif any(a <= at < b for a, b in spans):
+            key = "ready at the invite, closed (1012) before it arrived, back after the ring"
+        else:
+            key = "reconnecting the whole ring"
+        why[key] = why.get(key, 0) + 1
     return {
         "servers": args.servers,
         "sockets": args.sockets,
@@ -250,6 +273,7 @@ async def run(args: argparse.Namespace, topo: Topology, group: ProcessGroup) -> 
         "invitations_sent": len(stats.sent),
         "invitations_lost": len(lost),
         "lost_examples": lost[:5],
+        "lost_by_invitee_socket": why,
         "skipped_busy_pair": stats.busy,
         "requests": stats.requests,
         "requests_failed": len(stats.failed),

@@ -11,7 +11,11 @@ interpreter never exits (issue 11). Here a signal starts a drain instead:
 3. close every open WebSocket with 1012 (service restart): clients reconnect elsewhere;
 4. wait until every request in flight and every socket's application instance has finished,
    for at most ``DRAIN_SECONDS``;
-5. mark the process as stopped (``lifecycle.publishing_allowed()`` turns false: nothing is
+5. release what the process held (``lifecycle.on_release``: its device rows, so its users do not
+   count as connected until another process's sweep; by now most devices are back elsewhere),
+   starting no new piece of that work after ``RELEASE_BY`` and waiting for it until
+   ``RELEASE_WAIT`` at the latest;
+6. mark the process as stopped (``lifecycle.publishing_allowed()`` turns false: nothing is
    handed to a loop that is about to stop), and stop the reactor.
 
 If anything still holds the process ``HARD_EXIT_SECONDS`` after the signal, a watchdog ends it,
@@ -21,6 +25,7 @@ once.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import signal
@@ -43,6 +48,9 @@ logger = logging.getLogger(__name__)
 reactor: Any = _reactor
 
 DRAIN_SECONDS = 8.0
+IDLE_SETTLE_SECONDS = 0.3
+RELEASE_BY = 7.5  # seconds after the signal: no release work starts later than this
+RELEASE_WAIT = 8.8  # ... and the drain waits for it until then (the watchdog ends it at 9.5)
 HARD_EXIT_SECONDS = 9.5
 CLOSE_SERVICE_RESTART = 1012
 
@@ -61,6 +69,8 @@ class GracefulServer(Server):
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.drain_started: float | None = None
+        self.idle_since: float | None = None
+        self.release: asyncio.Future[None] | None = None
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         try:
@@ -146,7 +156,15 @@ class GracefulServer(Server):
         assert self.drain_started is not None
         busy = self._busy()
         elapsed = time.monotonic() - self.drain_started
-        if busy and elapsed < DRAIN_SECONDS:
+        now = time.monotonic()
+        if busy:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        # Idle for a moment, not just now: a request whose connection was accepted before the
+        # port closed becomes an application instance only once Daphne has parsed it.
+        settled = self.idle_since is not None and now - self.idle_since >= IDLE_SETTLE_SECONDS
+        if not settled and elapsed < DRAIN_SECONDS:
             reactor.callLater(0.05, self._wait_until_drained)
             return
         if busy:
@@ -158,6 +176,23 @@ class GracefulServer(Server):
             )
         else:
             logger.warning("drained in %.2f s", elapsed)
+        self.release = asyncio.ensure_future(lifecycle.release(self.drain_started + RELEASE_BY))
+        self._wait_for_release()
+
+    def _wait_for_release(self) -> None:
+        assert self.drain_started is not None
+        elapsed = time.monotonic() - self.drain_started
+        if self.release is not None and not self.release.done():
+            if elapsed < RELEASE_WAIT:
+                reactor.callLater(0.05, self._wait_for_release)
+                return
+            logger.warning("release unfinished after %.1f s: stopping anyway", elapsed)
+        elif self.release is not None and (
+            self.release.cancelled() or self.release.exception() is not None
+        ):
+            logger.warning("release failed: %r", self.release)
+        else:
+            logger.warning("released in %.2f s", elapsed)
         self._stop()
 
     def _stop(self) -> None:

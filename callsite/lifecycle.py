@@ -7,6 +7,8 @@ must behave differently then, without importing Daphne or Twisted:
   their devices and calls stay as they are in the database (they resume via session.ready).
 - ``publishing_allowed()``: false once the event loop is stopping; a publish handed to it
   then would never run, and the thread waiting for it would never return.
+- ``on_release(hook)``: work to do once the sockets and requests are drained and before the loop
+  stops (the process' device rows: realtime/devices.py), each bounded by the shutdown's deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,28 @@ def start_draining() -> None:
 def mark_stopped() -> None:
     global _stopped
     _stopped = True
+
+
+_release_hooks: list[Callable[[float], Awaitable[Any]]] = []
+
+
+def on_release(hook: Callable[[float], Awaitable[Any]]) -> None:
+    """Run ``await hook(deadline)`` (deadline: ``time.monotonic()``) at the end of a drain."""
+    if hook not in _release_hooks:
+        _release_hooks.append(hook)
+
+
+async def release(deadline: float) -> None:
+    """Run the release hooks; each starts no new piece of work after ``deadline`` (the caller
+    stops waiting for them a little later). A failing hook stops no other."""
+    for hook in list(_release_hooks):
+        if time.monotonic() >= deadline:
+            logger.warning("no time left for %r at shutdown", hook)
+            continue
+        try:
+            await hook(deadline)
+        except Exception:
+            logger.exception("release hook %r failed", hook)
 
 
 def exit_after(seconds: float) -> None:

@@ -70,6 +70,10 @@ WS_MESSAGES = Counter(
     "WebSocket frames by direction: in from devices, out to devices.",
     ["direction"],
 )
+WS_CLOSED_SLOW = Counter(
+    "callsite_websockets_closed_slow",
+    "WebSockets closed with 4008: the client stopped reading and its unsent output passed the cap.",
+)
 LAYER_DROPPED = Counter(
     "callsite_channel_layer_dropped",
     "Messages the channel layer dropped instead of delivering.",

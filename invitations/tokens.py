@@ -6,6 +6,10 @@ a token is ``TokenDevice``. Anything that revokes credentials (this module, a pa
 deactivation; see ``signals.py``) is picked up by the sockets' periodic re-check
 (``realtime/revocation.py``), which closes them with 4401.
 
+Browser sessions: a socket opened with the session cookie, or with a ticket the session asked
+for, remembers the session's key; once the session is gone (logout, expiry, deleted by an
+operator) the same re-check closes it (``live_sessions``).
+
 Tickets are for ``/ws/?ticket=``: a URL ends up in proxy logs, so what goes there should be worth
 nothing a moment later. A ticket is a random string valid ``WS_TICKET_SECONDS`` (30) for one
 socket, kept in the cache (Redis in production, shared by every process; per-process memory in
@@ -21,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hmac import compare_digest
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +48,7 @@ class Credential:
 
     user: Any
     token_digest: str | None
+    session_key: str | None = None  # the browser session that asked for the ticket, if one did
 
 
 def ttl() -> timedelta:
@@ -145,6 +151,33 @@ def live_digests(digests: Iterable[str]) -> set[str]:
     return alive
 
 
+def live_sessions(keys: Iterable[str]) -> set[str]:
+    """Which of these browser sessions still exist and have not expired (a logout deletes one).
+
+    The database engines (``db``, ``cached_db``: the database is the truth for both) answer in one
+    query per 500; other server-side engines key by key. Signed-cookie sessions live only in the
+    browser, so the server cannot see a logout: they count as alive.
+    """
+    wanted = list({k for k in keys if k})
+    if not wanted:
+        return set()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if settings.SESSION_ENGINE.endswith("signed_cookies"):
+        return set(wanted)
+    get_model = getattr(store, "get_model_class", None)
+    if get_model is None:
+        return {k for k in wanted if store().exists(k)}
+    model = get_model()
+    alive: set[str] = set()
+    now = timezone.now()
+    for i in range(0, len(wanted), 500):
+        alive.update(
+            model.objects.filter(session_key__in=wanted[i : i + 500], expire_date__gt=now)
+            .values_list("session_key", flat=True)
+        )
+    return alive
+
+
 # --- WebSocket tickets ------------------------------------------------------------------------
 
 
@@ -152,10 +185,17 @@ def _ticket_key(ticket: str) -> str:
     return "ws-ticket:" + hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_ticket(*, user: User, token_digest: str | None) -> tuple[str, datetime]:
+def issue_ticket(
+    *, user: User, token_digest: str | None, session_key: str | None = None
+) -> tuple[str, datetime]:
+    """A ticket standing for the token, or the browser session, that asked for it."""
     seconds = settings.CALLSITE["WS_TICKET_SECONDS"]
     ticket = secrets.token_urlsafe(32)
-    cache.set(_ticket_key(ticket), {"user": user.pk, "token": token_digest}, timeout=seconds)
+    cache.set(
+        _ticket_key(ticket),
+        {"user": user.pk, "token": token_digest, "session": session_key},
+        timeout=seconds,
+    )
     return ticket, timezone.now() + timedelta(seconds=seconds)
 
 
@@ -172,4 +212,7 @@ def redeem_ticket(ticket: str) -> Credential | None:
         return None
     if data["token"] is not None and not live_digests([data["token"]]):
         return None  # the token that asked for it was revoked meanwhile
-    return Credential(user=user, token_digest=data["token"])
+    session_key = data.get("session")
+    if session_key is not None and not live_sessions([session_key]):
+        return None  # the session that asked for it logged out meanwhile
+    return Credential(user=user, token_digest=data["token"], session_key=session_key)

@@ -134,12 +134,14 @@ async def shutdown_with_load(
 
 async def resume(port: int, tokens: dict[str, str], call_id: str) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/ws/?token={tokens['alice']}&device_id=alice-1"
+    # alice stays connected (once the shutdown releases the devices, her leaving again would
+    # start her own 2 s countdown, as any last device leaving does); bob has not come back.
     async with websockets.connect(url) as ws:
         ready = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    await asyncio.sleep(3)  # past the offline grace (2 s) a disconnect would have started
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        headers = {"Authorization": f"Token {tokens['bob']}"}
-        call = (await http.get(f"/api/calls/{call_id}/", headers=headers)).json()
+        await asyncio.sleep(3)  # past the offline grace (2 s) a disconnect would have started
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            headers = {"Authorization": f"Token {tokens['bob']}"}
+            call = (await http.get(f"/api/calls/{call_id}/", headers=headers)).json()
     return {"ready": ready, "call": call}
 
 
@@ -334,5 +336,125 @@ def test_sigterm_lets_the_timer_worker_finish_its_batch_and_the_next_one_goes_on
             assert time.monotonic() < end, procs.log("worker2")
             time.sleep(0.5)
         assert report["calls_timed_out"] == 1000 and report["more_than_once"] == 0
+    finally:
+        procs.stop_all()
+
+
+# --- the device rows of a server that shut down ----------------------------------------------
+
+STATE = """
+import json
+from invitations.models import Call, DeviceConnection, Participant, UserPresence
+from django.utils import timezone
+now = timezone.now()
+left = lambda at: at and (at - now).total_seconds()
+print(json.dumps({
+    "devices": DeviceConnection.objects.count(),
+    "presence": {
+        p.user.username: [p.online, left(p.offline_deadline)]
+        for p in UserPresence.objects.select_related("user")
+    },
+    "participant_deadlines": {
+        p.user.username: left(p.offline_deadline)
+        for p in Participant.objects.select_related("user")
+    },
+    "calls": [c.state for c in Call.objects.all()],
+}))
+"""
+
+
+async def watch_presence(
+    port: int, tokens: dict[str, str], reconnect: str, seconds: float, read_state: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """carol watches alice and bob on the new server while ``reconnect`` comes back; the
+    database as it is before they leave again."""
+    url = f"ws://127.0.0.1:{port}/ws/?token={tokens['carol']}&device_id=carol-1"
+    frames: list[dict[str, Any]] = []
+    async with websockets.connect(url) as carol:
+        assert json.loads(await asyncio.wait_for(carol.recv(), 10))["type"] == "session.ready"
+        await carol.send(json.dumps({"type": "presence.subscribe", "users": ["alice", "bob"]}))
+        frames.append(json.loads(await asyncio.wait_for(carol.recv(), 10)))
+        back_url = f"ws://127.0.0.1:{port}/ws/?token={tokens[reconnect]}&device_id={reconnect}-1"
+        async with websockets.connect(back_url) as back:
+            assert json.loads(await asyncio.wait_for(back.recv(), 10))["type"] == "session.ready"
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    frames.append(json.loads(await asyncio.wait_for(carol.recv(), left)))
+                except TimeoutError:
+                    break
+            state = await asyncio.to_thread(read_state)
+    return frames, state
+
+
+def test_a_server_that_shuts_down_releases_its_devices_within_the_presence_grace(
+    tmp_path: Path,
+) -> None:
+    # Given a server holding alice's and bob's sockets, in a call with each other
+    grace = 15.0
+    env = base_env(
+        CALLSITE_VAR_DIR=str(tmp_path),
+        CALLSITE_PRESENCE_GRACE=str(grace),
+        CALLSITE_CALLER_OFFLINE_GRACE="2",
+        LOG_FORMAT="text",
+    )
+    procs = Processes(env, tmp_path)
+    procs.manage("migrate", "--noinput", "-v", "0")
+    tokens = create_users(procs, ["alice", "bob", "carol"])
+    port = free_port()
+    procs.start_manage("server", "serve", "--port", str(port))
+    try:
+        wait_listening(port, alive=procs.procs["server"])
+
+        # When it gets SIGTERM
+        async def shut_down() -> tuple[list[int | None], float, int | None]:
+            _call_id, sockets = await call_in_progress(f"http://127.0.0.1:{port}", tokens)
+            codes = [asyncio.ensure_future(close_code(ws)) for ws in sockets]
+            started = time.monotonic()
+            procs.send_signal("server", signal.SIGTERM)
+            exit_code = await asyncio.to_thread(procs.wait, "server", 15)
+            return list(await asyncio.gather(*codes)), time.monotonic() - started, exit_code
+
+        codes, elapsed, exit_code = asyncio.run(shut_down())
+        stopped_at = time.monotonic()
+        log = procs.log("server")
+        assert exit_code == 0 and elapsed < 10, (exit_code, elapsed, log[-3000:])
+        assert codes == [1012, 1012]
+        assert "released the devices of 2 users (2 with no device left elsewhere)" in log, log
+        # Then its device rows are gone at once, not after another process's sweep (45 s)
+        def read_state() -> dict[str, Any]:
+            return dict(json.loads(procs.manage("shell", "-c", STATE).strip().splitlines()[-1]))
+
+        state = read_state()
+        assert state["devices"] == 0, state
+        # and the presence grace runs: still online for subscribers, offline unless back in time
+        for user in ("alice", "bob"):
+            online, left = state["presence"][user]
+            assert online is True and left is not None and 0 < left <= grace, state
+        # The call waits for its devices as long as it did when the rows stayed (grace + TTL)
+        assert state["calls"] == ["ongoing"], state
+        for user in ("alice", "bob"):
+            assert state["participant_deadlines"][user] > 30, state  # 2 s + the 45 s TTL
+
+        # When alice comes back on the next server within the grace, and bob does not
+        procs.procs.pop("server")
+        procs.start_manage("server2", "serve", "--port", str(port))
+        wait_listening(port, alive=procs.procs["server2"])
+        left = grace - (time.monotonic() - stopped_at)
+        assert left > 3, f"the next server took too long to start ({grace - left:.1f} s)"
+        frames, state = asyncio.run(watch_presence(port, tokens, "alice", left + 5, read_state))
+        # Then a subscriber sees no offline/online flap for alice, and bob offline after the grace
+        snapshot, changes = frames[0], frames[1:]
+        assert snapshot == {
+            "type": "presence.snapshot",
+            "users": [{"user": "alice", "online": True}, {"user": "bob", "online": True}],
+        }, frames
+        assert [c for c in changes if c.get("type") == "presence.changed"] == [
+            {"type": "presence.changed", "user": "bob", "online": False}
+        ], frames
+        # The call waits for bob; alice's return cleared her countdown
+        assert state["calls"] == ["ongoing"], state
+        assert state["participant_deadlines"]["alice"] is None, state
+        assert state["participant_deadlines"]["bob"] > 0, state  # bob's still runs
     finally:
         procs.stop_all()

@@ -1,7 +1,16 @@
+from csp.constants import SELF
+from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
+
+# Swagger UI draws its icons from data: URIs (set by its script): this page alone may show such
+# images. Its script is files of this origin (the split view) and its inline style is a file too
+# (templates/drf_spectacular/swagger_ui.html), so scripts and styles stay 'self' only.
+swagger_page = csp_update({"img-src": [SELF, "data:"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+)
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -21,5 +30,5 @@ urlpatterns = [
     path("calls/<str:call_id>/end/", views.EndView.as_view(), name="api-call-end"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file: the CSP allows no inline script.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", swagger_page, name="api-docs"),
 ]

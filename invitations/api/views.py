@@ -110,9 +110,13 @@ class WebSocketTicketView(APIView):
         summary="A single-use ticket for /ws/?ticket=, valid 30 s",
     )
     def post(self, request: Request) -> Response:
+        digest = request.auth if isinstance(request.auth, str) and request.auth else None
+        session = getattr(request, "session", None)
         ticket, expires_at = tokens.issue_ticket(
             user=signed_in(request),
-            token_digest=request.auth if isinstance(request.auth, str) and request.auth else None,
+            token_digest=digest,
+            # A ticket a browser session asked for lives and dies with that session.
+            session_key=session.session_key if digest is None and session is not None else None,
         )
         return Response({"ticket": ticket, "expires_at": expires_at})
 

@@ -17,7 +17,9 @@ A token or ticket that was given but is wrong does not fall back to the cookie: 
 for that identity. The result lands in ``scope["user"]`` (AnonymousUser when nothing matched),
 ``scope["auth"]`` (``"token"``, ``"ticket"``, ``"session"`` or ``None``) and
 ``scope["auth_token"]`` (the token's digest, when a token stands behind the socket, so revoking it
-closes the socket); the consumer closes anonymous sockets with 4401.
+closes the socket) and ``scope["auth_session_key"]`` (the browser session behind a cookie socket
+or a ticket the session asked for, so logging that session out closes the socket); the consumer
+closes anonymous sockets with 4401.
 """
 
 from __future__ import annotations
@@ -97,22 +99,24 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
-async def _user_for_session(scope: dict[str, Any]) -> Any:
+async def _user_for_session(scope: dict[str, Any]) -> tuple[Any, str | None]:
+    """The session cookie's user and the session's key (AnonymousUser, None: no session)."""
     raw = _header(scope, b"cookie")
     if not raw:
-        return AnonymousUser()
+        return AnonymousUser(), None
     cookie = SimpleCookie()
     try:
         cookie.load(raw)
     except Exception:  # a malformed Cookie header is just no session
-        return AnonymousUser()
+        return AnonymousUser(), None
     morsel = cookie.get(settings.SESSION_COOKIE_NAME)
     if morsel is None or not morsel.value:
-        return AnonymousUser()
+        return AnonymousUser(), None
     engine = import_module(settings.SESSION_ENGINE)
     # channels.auth.get_user does what Django's login machinery does: loads the user and checks
     # the session's auth hash, so a password change logs sockets out like pages.
-    return await get_user({"session": engine.SessionStore(morsel.value)})
+    session = engine.SessionStore(morsel.value)
+    return await get_user({"session": session}), session.session_key
 
 
 class _WebSocketAuth(BaseMiddleware):
@@ -121,17 +125,20 @@ class _WebSocketAuth(BaseMiddleware):
         user: Any = AnonymousUser()
         method: str | None = None
         digest: str | None = None
+        session_key: str | None = None
         given = _credential_from(scope)
         if given is not None:
             credential = await _check_credential(*given)
             if credential is not None:
                 user, method, digest = credential.user, given[0], credential.token_digest
+                session_key = credential.session_key
         elif origin_allowed(scope):
-            user = await _user_for_session(scope)
+            user, session_key = await _user_for_session(scope)
             method = "session" if user.is_authenticated else None
         scope["user"] = user
         scope["auth"] = method
         scope["auth_token"] = digest
+        scope["auth_session_key"] = session_key if user.is_authenticated else None
         return await super().__call__(scope, receive, send)
 
 

@@ -84,7 +84,16 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(protocol.error(exc))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        if await db_call(limits.sockets_open)(user) >= limits.max_sockets():
+        self.budget = limits.MessageBudget()
+        self.user = user
+        logs.annotate(user=user.get_username())  # every later line of this socket names them
+        self.auth_token: str | None = self.scope.get("auth_token")
+        self.session_key: str | None = self.scope.get("auth_session_key")
+        self.password_seen = user.password
+        try:
+            # Counted and recorded in one step under the user's lock (realtime/limits.py).
+            await LOCAL.add(self, limit=limits.max_sockets())
+        except limits.TooManySocketsError:
             await self._send(
                 protocol.error(
                     CallError(
@@ -95,16 +104,10 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
             )
             await self.close(code=limits.CLOSE_TOO_MANY)
             return
-        self.budget = limits.MessageBudget()
-        self.user = user
-        logs.annotate(user=user.get_username())  # every later line of this socket names them
-        self.auth_token: str | None = self.scope.get("auth_token")
-        self.password_seen = user.password
-        # Join the groups before the snapshot is read, so nothing falls between the two.
-        await self.refresh_groups()
         self.registered = True
         WATCH.add(self)
-        await LOCAL.add(self)
+        # Join the groups before the snapshot is read, so nothing falls between the two.
+        await self.refresh_groups()
         await self._send(await db_call(protocol.session_ready)(self.user, self.device_id))
 
     async def refresh_groups(self) -> None:

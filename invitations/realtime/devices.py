@@ -14,6 +14,13 @@ one of the two:
   leave calls they talk in, and they go offline for their subscribers, each unless they return
   in time (the timer worker settles each countdown).
 
+A server that shuts down gracefully releases its rows before it stops (``release_server``, run by
+``callsite/lifecycle.release``): its users stop counting as connected at once, not 45 s later, and
+those with no device elsewhere start the same countdowns as a last device leaving, with the
+presence grace as it is (a device back on another process within it causes no offline/online
+flap) and the call countdowns lengthened by ``PRESENCE_TTL`` (what the sweep would have given), so
+calls in progress still wait for their devices to resume on another process.
+
 Each server process runs one heartbeat task (while it holds sockets) that refreshes
 ``last_seen`` of its connections, re-creates rows another process swept by mistake (e.g. after
 this process stalled), sweeps rows nobody refreshed within ``PRESENCE_TTL`` (a process that was
@@ -47,6 +54,7 @@ from callsite import lifecycle
 from .. import presence, services
 from ..models import DeviceConnection
 from .executor import db_call
+from .limits import TooManySocketsError
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +88,14 @@ def device_connected(
     device_id: str,
     channel_name: str,
     unless_closed: Device | None = None,
+    limit: int | None = None,
 ) -> bool:
-    """Record a new socket; True if it brought the user online (for their subscribers)."""
+    """Record a new socket; True if it brought the user online (for their subscribers).
+
+    With ``limit``, raise ``TooManySocketsError`` (and record nothing) if the user already holds
+    that many fresh sockets. Counted under the user's lock, in the transaction that inserts the row,
+    so two connects racing on any threads or processes are counted one after the other.
+    """
     now = timezone.now()
     with transaction.atomic():
         services.lock_users([user.pk])
@@ -89,6 +103,14 @@ def device_connected(
             # Re-registering a swept row, but the socket closed meanwhile: its disconnect has
             # run or will run after this lock, and must not find a row to resurrect.
             return False
+        if limit is not None:
+            held = (
+                DeviceConnection.objects.filter(user=user, last_seen__gte=presence.fresh_since())
+                .exclude(channel_name=channel_name)
+                .count()
+            )
+            if held >= limit:
+                raise TooManySocketsError(held)
         DeviceConnection.objects.update_or_create(
             channel_name=channel_name,
             defaults={
@@ -116,6 +138,57 @@ def device_disconnected(*, user: User, channel_name: str) -> bool:
             _went_offline(user)
             return True
     return False
+
+
+def release_server(
+    *, deadline: float, server_id: str = SERVER_ID, chunk: int = 25
+) -> tuple[int, int]:
+    """At shutdown: delete this process' rows; returns (users released, of whom went offline).
+
+    A chunk of users at a time, in one transaction under their locks (one statement on
+    PostgreSQL), so "was it the user's last device?" is decided as a last disconnect decides it;
+    in a rolling restart most devices are back on another process by now, so few users need
+    more. Chunks not reached by ``deadline`` (monotonic) keep their rows, which another process
+    sweeps after ``PRESENCE_TTL``, as after a crash.
+    """
+    user_ids = sorted(
+        set(DeviceConnection.objects.filter(server_id=server_id).values_list("user_id", flat=True))
+    )
+    # Calls wait as long as they did when the rows stayed until the sweep.
+    call_grace = _grace() + presence.ttl_seconds()
+    released = offline = 0
+    for i in range(0, len(user_ids), chunk):
+        if time.monotonic() >= deadline:
+            left = len(user_ids) - released
+            logger.warning("shutdown: the devices of %d users are left for the sweep", left)
+            break
+        ids = user_ids[i : i + chunk]
+        with transaction.atomic():
+            services.lock_users(ids)
+            DeviceConnection.objects.filter(server_id=server_id, user_id__in=ids).delete()
+            elsewhere = set(
+                DeviceConnection.objects.filter(
+                    user_id__in=ids, last_seen__gte=presence.fresh_since()
+                ).values_list("user_id", flat=True)
+            )
+            users = get_user_model().objects.in_bulk([u for u in ids if u not in elsewhere])
+            for user in users.values():
+                services.mark_user_offline(user=user, grace=call_grace)
+                offline += 1
+        released += len(ids)
+    return released, offline
+
+
+async def _release_on_shutdown(deadline: float) -> None:
+    released, offline = await db_call(release_server)(deadline=deadline)
+    logger.warning(
+        "shutdown: released the devices of %d users (%d with no device left elsewhere)",
+        released,
+        offline,
+    )
+
+
+lifecycle.on_release(_release_on_shutdown)
 
 
 def heartbeat(devices: Iterable[Device]) -> None:
@@ -189,24 +262,35 @@ class _Local:
             self.last_group_refresh = time.monotonic()
             self.task = loop.create_task(self._run())
 
-    async def add(self, device: Device) -> bool:
+    async def add(self, device: Device, *, limit: int | None = None) -> bool:
+        """Register a new socket (``TooManySocketsError`` past ``limit``: then it is not held)."""
         self.devices[device.channel_name] = device
         self._ensure_task()
-        first: bool = await db_call(device_connected)(
-            user=device.user, device_id=device.device_id, channel_name=device.channel_name
-        )
+        try:
+            first: bool = await db_call(device_connected)(
+                user=device.user,
+                device_id=device.device_id,
+                channel_name=device.channel_name,
+                limit=limit,
+            )
+        except BaseException:
+            self._drop(device)
+            raise
         return first
 
-    async def remove(self, device: Device) -> bool:
+    def _drop(self, device: Device) -> None:
         self.devices.pop(device.channel_name, None)
         if not self.devices and self.task is not None:
             # No sockets, nothing to keep fresh (and no task left behind in a closing loop).
             self.task.cancel()
             self.task = None
+
+    async def remove(self, device: Device) -> bool:
+        self._drop(device)
         if lifecycle.draining():
             # This process is shutting down and the device is moving to another one: its row
-            # and its calls stay as they are (callsite/graceful.py); a device that never comes
-            # back is swept with this process' other rows after PRESENCE_TTL.
+            # goes with the process' others at the end of the drain (release_server), in one
+            # pass, and its calls stay as they are (callsite/graceful.py).
             return False
         last: bool = await db_call(device_disconnected)(
             user=device.user, channel_name=device.channel_name
@@ -216,6 +300,8 @@ class _Local:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(presence.heartbeat_seconds())
+            if lifecycle.draining():
+                return  # shutting down: the rows are released, never re-registered
             try:
                 await db_call(heartbeat)(list(self.devices.values()))
             except Exception:  # a database hiccup must not stop future heartbeats

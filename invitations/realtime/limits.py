@@ -2,6 +2,9 @@
 
 - Sockets per user (``MAX_SOCKETS_PER_USER``, 10): counted from the presence rows every server
   process shares, so the limit holds across processes; the 11th socket is closed with 4429.
+  The count and the new socket's row are one step, under the user's lock in the transaction
+  that registers it (``realtime/devices.py``, ``device_connected``), so connects racing on
+  several threads or processes never get past the limit together.
 - Messages per socket: a token bucket (``WS_RATE`` 20/s sustained, ``WS_BURST`` 100). A message
   over budget is dropped and answered with an ``error`` ``throttled`` (at most one a second); a
   socket still over budget ``WS_FLOOD_SECONDS`` (10 s) after it first went over is closed with
@@ -15,17 +18,12 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.models import User
-
-from .. import presence
-from ..models import DeviceConnection
 
 CLOSE_TOO_MANY = 4429
 
 
-def sockets_open(user: User) -> int:
-    """The user's open sockets on every server process (fresh presence rows)."""
-    return DeviceConnection.objects.filter(user=user, last_seen__gte=presence.fresh_since()).count()
+class TooManySocketsError(Exception):
+    """The user already holds ``max_sockets()`` fresh sockets: this one is not registered."""
 
 
 def max_sockets() -> int:

@@ -1,8 +1,10 @@
-"""Sockets lose their credentials with them: a revoked or expired token, a password change or a
-deactivated user closes the sockets concerned with 4401 within ``AUTH_RECHECK_SECONDS`` (10 s;
-API.md promises 20).
+"""Sockets lose their credentials with them: a revoked or expired token, a browser session logged
+out (or expired), a password change or a deactivated user closes the sockets concerned with 4401
+within ``AUTH_RECHECK_SECONDS`` (10 s; API.md promises 20). A logout closes only the sockets of
+that session (its cookie, or the tickets it asked for): the user's other sessions and tokens keep
+theirs.
 
-Each process re-checks the credentials of all its sockets on one timer, in two queries however
+Each process re-checks the credentials of all its sockets on one timer, in three queries however
 many sockets it holds, rather than trusting an event to reach them: channel-layer delivery is at
 most once, and a revocation that got lost would leave a socket open for days. The same pass
 renews the tokens of sockets that stay open, since a socket is a token in use.
@@ -31,6 +33,7 @@ class Watched(Protocol):
     channel_name: str
     user: Any
     auth_token: str | None  # the token's digest, None for a browser session
+    session_key: str | None  # the browser session behind the socket, None for a token
     password_seen: str  # the user's password hash when the socket authenticated
 
     async def close_revoked(self) -> None: ...
@@ -48,6 +51,7 @@ def revoked(sockets: list[Watched]) -> list[Watched]:
     }
     digests = {s.auth_token for s in sockets if s.auth_token}
     alive = tokens.live_digests(digests)
+    sessions = tokens.live_sessions(s.session_key for s in sockets if s.session_key)
     if alive:
         ttl = tokens.ttl()
         soon = timezone.now() + ttl - timedelta(seconds=knox_settings.MIN_REFRESH_INTERVAL)
@@ -58,7 +62,8 @@ def revoked(sockets: list[Watched]) -> list[Watched]:
     for s in sockets:
         active, password = users.get(s.user.pk, (False, ""))
         token_gone = bool(s.auth_token) and s.auth_token not in alive
-        if not active or password != s.password_seen or token_gone:
+        session_gone = bool(s.session_key) and s.session_key not in sessions
+        if not active or password != s.password_seen or token_gone or session_gone:
             gone.append(s)
     return gone
 

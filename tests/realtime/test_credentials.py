@@ -145,3 +145,48 @@ async def test_deactivating_a_user_closes_their_sockets(
 
     await database_sync_to_async(deactivate)()
     await assert_closed_4401(phone)
+
+
+async def test_logging_out_closes_that_sessions_sockets_and_only_those(
+    users: dict[str, Any], devices: Devices, quick_recheck: None
+) -> None:
+    """Django's logout view ends one browser session: the sockets it opened (by cookie, or by a
+    ticket it asked for) are closed with 4401; bob's other session and his token stay open."""
+    bob = users["bob"]
+
+    def signed_in() -> tuple[Client, str, str]:
+        c = Client()
+        c.force_login(bob)
+        res = c.post("/api/ws/ticket/")
+        assert res.status_code == 200, res.content
+        return c, c.cookies[django_settings.SESSION_COOKIE_NAME].value, res.json()["ticket"]
+
+    def cookie_socket_headers(cookie: str) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+            (b"origin", b"http://127.0.0.1:8000"),
+            (b"host", b"127.0.0.1:8000"),
+        ]
+
+    first, first_cookie, first_ticket = await database_sync_to_async(signed_in)()
+    _second, second_cookie, _ = await database_sync_to_async(signed_in)()
+    assert first_cookie != second_cookie
+    tab = await socket("?device_id=tab", cookie_socket_headers(first_cookie))
+    await tab.next("session.ready")
+    ticketed = await socket(f"?ticket={first_ticket}&device_id=tab-ticket")
+    await ticketed.next("session.ready")
+    other_tab = await socket("?device_id=other", cookie_socket_headers(second_cookie))
+    await other_tab.next("session.ready")
+    phone = await devices(bob, "phone")
+
+    def log_out() -> None:
+        res = first.post("/accounts/logout/")
+        assert res.status_code in (200, 302), res.status_code
+
+    await database_sync_to_async(log_out)()
+    await assert_closed_4401(tab)
+    await assert_closed_4401(ticketed)
+    await asyncio.sleep(RECHECK * 3)  # several more re-checks: the others stay
+    await other_tab.ping()
+    await phone.ping()
+    await other_tab.close()

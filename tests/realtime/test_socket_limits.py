@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from invitations import services
+from invitations.models import DeviceConnection
 from tests.realtime.support import Device, Devices, open_socket, token_for
 
 
@@ -127,3 +128,35 @@ def test_acks_that_change_nothing_take_no_write_transaction(users: dict[str, Any
             services.acknowledge(actor=users["carol"], call_id=call_id)
         assert refused.value.code == "invalid_state"
         assert written() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_simultaneous_connects_of_one_user_never_leave_more_than_10_open(
+    users: dict[str, Any],
+) -> None:
+    """The count and the registration are one step under the user's lock: 25 connects at the
+    same moment (the consumers' database threads run them side by side) leave exactly 10."""
+    key = await database_sync_to_async(token_for)(users["bob"])
+    headers = [(b"authorization", f"Token {key}".encode())]
+    comms = await asyncio.gather(
+        *(open_socket(query=f"?device_id=s{i}", headers=headers) for i in range(25))
+    )
+    sockets = [Device(comm, None) for comm in comms]
+    try:
+        firsts = await asyncio.gather(*(s.next(timeout=20) for s in sockets))
+        kinds = [f["type"] for f in firsts]
+        assert kinds.count("session.ready") == 10, kinds
+        assert kinds.count("error") == 15, kinds
+        for sock, first in zip(sockets, firsts, strict=True):
+            if first["type"] == "error":
+                assert first["error"]["code"] == "throttled", first
+                assert await sock.next(timeout=10) == {"type": "<closed>", "code": 4429}
+            else:
+                await sock.ping()
+        rows = await database_sync_to_async(
+            lambda: DeviceConnection.objects.filter(user=users["bob"]).count()
+        )()
+        assert rows == 10
+    finally:
+        for sock in sockets:
+            await sock.close()
