@@ -528,3 +528,9 @@ APNS_CA_BUNDLE = os.environ.get("APNS_CA_BUNDLE", "")
 FCM_SERVICE_ACCOUNT_FILE = os.environ.get("FCM_SERVICE_ACCOUNT_FILE", "")
 FCM_BASE_URL = os.environ.get("FCM_BASE_URL", "https://fcm.googleapis.com")
 FCM_CA_BUNDLE = os.environ.get("FCM_CA_BUNDLE", "")
+
+# The OpenAPI document names the providers' enum once, wherever a push field uses it.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "PushProviderEnum": "invitations.push.models.Provider",
+}
