@@ -142,9 +142,7 @@ def test_rejecting_on_one_device_stops_the_others_with_rejected(
     assert push_on.received[2].notification["reason"] == "rejected"
 
 
-def test_a_timed_out_invitation_stops_with_timeout(
-    users: dict[str, Any], push_on: Gateway
-) -> None:
+def test_a_timed_out_invitation_stops_with_timeout(users: dict[str, Any], push_on: Gateway) -> None:
     register(users["bob"], "phone")
     register(users["carol"], "phone")
     result = services.invite(inviter=users["alice"], invitees=["bob", "carol"], timeout=1)
@@ -200,9 +198,7 @@ def test_busy_users_get_nothing(users: dict[str, Any], push_on: Gateway) -> None
     assert not PushDelivery.objects.exists()
 
 
-def test_users_who_blocked_the_caller_get_nothing(
-    users: dict[str, Any], push_on: Gateway
-) -> None:
+def test_users_who_blocked_the_caller_get_nothing(users: dict[str, Any], push_on: Gateway) -> None:
     register(users["bob"], "phone")
     blocks.block(blocker=users["bob"], username="alice")
     ring(users)
@@ -245,9 +241,7 @@ def test_a_push_that_would_land_after_the_deadline_is_dropped(
     assert event.data["outcome"] == "expired"
 
 
-def test_retries_back_off_and_stop_at_the_deadline(
-    users: dict[str, Any], push_on: Gateway
-) -> None:
+def test_retries_back_off_and_stop_at_the_deadline(users: dict[str, Any], push_on: Gateway) -> None:
     register(users["bob"], "phone")
     for _ in range(50):
         push_on.script(503)
