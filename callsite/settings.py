@@ -531,6 +531,5 @@ FCM_CA_BUNDLE = os.environ.get("FCM_CA_BUNDLE", "")
 
 # The OpenAPI document names the providers' enum once, wherever a push field uses it.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "PushProviderEnum": "invitations.push.models.Provider",
 }

@@ -160,6 +160,7 @@ def _stop_rows(stops: list[Stop], now: datetime) -> list[PushDelivery]:
         )
         .filter(Q(state=DeliveryState.SENT) | Q(state=DeliveryState.PENDING))
         .select_related("push_device")
+        .order_by("-id")  # a re-invited participant: the latest ring's payload is the one
     )
     if not rings:
         return []
