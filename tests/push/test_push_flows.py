@@ -350,3 +350,44 @@ def test_pushes_owed_when_the_worker_was_down_go_out_when_one_starts(
     assert PushDelivery.objects.filter(state=DeliveryState.PENDING).count() == 2
     deliver()
     assert len(push_on.received) == 2
+
+
+def test_a_configuration_error_is_logged_loudly_and_keeps_the_device(
+    users: dict[str, Any], push_on: Gateway, settings: Any, caplog: Any
+) -> None:
+    settings.PUSH_WEBHOOK_SECRET = "whsec_" + "B" * 32  # not the gateway's: it answers 401
+    device = register(users["bob"], "phone")
+    ring(users)
+    deliver()
+    assert PushDevice.objects.filter(pk=device.pk).exists()
+    row = PushDelivery.objects.get()
+    assert row.state == DeliveryState.FAILED and row.last_status == 401
+    assert any(
+        r.levelname == "ERROR" and "refused our credentials" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_an_apns_410_spares_a_device_registered_again_after_it(
+    users: dict[str, Any], push_on: Gateway
+) -> None:
+    from invitations.push import delivery
+    from invitations.push.senders.base import Outcome, PushResult
+
+    old = register(users["bob"], "phone", "apns")
+    again = register(users["carol"], "phone", "apns")
+    ring(users)
+    services.invite(inviter=users["dave"], invitees=["carol"])
+    jobs = delivery.claim_due(timezone.now())
+    assert len(jobs) == 2
+    # Apple's 410 says the token has been invalid since this moment: bob's registration is
+    # older (removed), carol's is newer (say the app registered the same token again: kept).
+    PushDevice.objects.filter(pk=again.pk).update(
+        registered_at=timezone.now() + timedelta(seconds=5)
+    )
+    dead_since = timezone.now() + timedelta(seconds=1)
+    for job in jobs:
+        result = PushResult(Outcome.DEAD, status=410, detail="Unregistered", dead_since=dead_since)
+        delivery.record(job, result, 12.0, timezone.now())
+    assert list(PushDevice.objects.values_list("pk", flat=True)) == [again.pk]
+    assert not PushDevice.objects.filter(pk=old.pk).exists()
