@@ -504,6 +504,7 @@ PUSH_WEBHOOK_CA_BUNDLE = os.environ.get("PUSH_WEBHOOK_CA_BUNDLE", "")  # "": the
 WEBPUSH_VAPID_PRIVATE_KEY = os.environ.get("WEBPUSH_VAPID_PRIVATE_KEY", "")
 WEBPUSH_VAPID_PUBLIC_KEY = os.environ.get("WEBPUSH_VAPID_PUBLIC_KEY", "")
 WEBPUSH_VAPID_SUBJECT = os.environ.get("WEBPUSH_VAPID_SUBJECT", "")
+WEBPUSH_CA_BUNDLE = os.environ.get("WEBPUSH_CA_BUNDLE", "")  # "": the system's CAs
 # Hosts (and their subdomains) a subscription's endpoint may name: the server POSTs there, so
 # not just any host, the internal network included. "*" allows any; http only for loopback.
 WEBPUSH_ENDPOINT_HOSTS = env_list(

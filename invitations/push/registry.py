@@ -43,6 +43,7 @@ _KWARGS: dict[str, Callable[[], dict[str, Any]]] = {
         "vapid_private_key": settings.WEBPUSH_VAPID_PRIVATE_KEY,
         "vapid_public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY,
         "vapid_subject": settings.WEBPUSH_VAPID_SUBJECT,
+        "ca_bundle": settings.WEBPUSH_CA_BUNDLE,
     },
     Provider.APNS: lambda: {
         "key_file": settings.APNS_KEY_FILE,

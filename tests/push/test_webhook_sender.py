@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from invitations.push.senders.base import Outcome, PushMessage
-from invitations.push.senders.webhook import WebhookSender, message_id, retry_after
+from invitations.push.senders.webhook import WebhookSender, message_id
 
 from .conftest import Gateway
 
@@ -108,13 +108,6 @@ async def test_a_gateway_that_is_down_is_retried() -> None:
     finally:
         await sender.close()
     assert result.outcome == Outcome.RETRY and result.status is None and result.detail
-
-
-def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert retry_after("3") == 3
-    assert retry_after("Thu, 01 Jan 2026 12:00:10 GMT", now) == 10
-    assert retry_after("soon") is None and retry_after(None) is None
 
 
 def test_each_push_has_its_own_id_and_every_retry_the_same() -> None:

@@ -15,35 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import ssl
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from standardwebhooks import Webhook
 
 from .base import Outcome, PushMessage, PushResult
+from .common import parse_retry_after, verify_for
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def message_id(message: PushMessage) -> str:
@@ -62,10 +43,8 @@ class WebhookSender:
     def __init__(self, *, url: str, secret: str, ca_bundle: str = "") -> None:
         self.url = url
         self.webhook = Webhook(secret)
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle:
-            verify = ssl.create_default_context(cafile=ca_bundle)
-        self.client = httpx.AsyncClient(timeout=TIMEOUT, verify=verify)
+        # Built by the delivery worker in the loop it sends from (one client per worker).
+        self.client = httpx.AsyncClient(timeout=TIMEOUT, verify=verify_for(ca_bundle))
 
     def body(self, message: PushMessage) -> str:
         device = {
@@ -97,7 +76,7 @@ class WebhookSender:
             if message.token in _rejected(response):
                 return PushResult(Outcome.DEAD, status=status, detail="rejected by the gateway")
             return PushResult(Outcome.SENT, status=status)
-        wait = retry_after(response.headers.get("retry-after"))
+        wait = parse_retry_after(response.headers.get("retry-after"))
         if status == 429 or status >= 500:
             return PushResult(
                 Outcome.RETRY, status=status, retry_after=wait, detail=_text(response)
