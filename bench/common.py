@@ -103,6 +103,9 @@ def base_env() -> dict[str, str]:
             "CALLSITE_VAR_DIR": str(TMP / "var"),
         }
     )
+    # Server settings to try (keep or drop by the figures): BENCH_SERVER_ENV="K=V,K2=V2".
+    extra = os.environ.get("BENCH_SERVER_ENV", "")
+    env.update(dict(kv.split("=", 1) for kv in extra.split(",") if "=" in kv))
     return env
 
 

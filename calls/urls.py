@@ -10,6 +10,8 @@ urlpatterns = [
     path("calls/<uuid:call_id>/", views.call_page, name="call"),
     path("missed/seen/", views.mark_missed_seen, name="missed-seen"),
     path("profile/", views.profile, name="profile"),
+    path("sw.js", views.service_worker, name="service-worker"),
+    path("csrf-token/", views.csrf_token_view, name="csrf-token"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

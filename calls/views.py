@@ -15,12 +15,15 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from invitations import selectors, validation
 from invitations.errors import CallError
@@ -213,3 +216,26 @@ def profile(request: HttpRequest) -> HttpResponse:
         return page(request, "calls/profile.html", {"form": form}, status=400)
     form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
     return page(request, "calls/profile.html", {"form": form})
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """static/js/sw.js at /sw.js: a worker's scope can be no wider than the folder it is served
+    from, and the push notifications it shows open pages anywhere on the site. Revalidated on
+    every update check, so a new version reaches browsers at once."""
+    path = finders.find("js/sw.js")
+    if not isinstance(path, str):
+        raise Http404("No service worker.")
+    with open(path, "rb") as f:
+        body = f.read()
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+@never_cache
+def csrf_token_view(request: HttpRequest) -> JsonResponse:
+    """A CSRF token for the service worker, which cannot read the page's cookie: declining a call
+    from a notification posts the REST reject with it. Other origins cannot read this answer."""
+    return JsonResponse({"csrf_token": get_token(request)})

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import sys
 from typing import Any
 
 import django
@@ -79,6 +80,9 @@ async def _overloaded(send: Any) -> None:
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": OVERLOADED_BODY})
 
+
+if settings.SWITCH_INTERVAL_MS:
+    sys.setswitchinterval(settings.SWITCH_INTERVAL_MS / 1000)
 
 # Under Daphne: close clients that stop reading once 1 MiB waits for them (callsite/wsbuffer.py).
 wsbuffer.install(settings.CALLSITE["WS_MAX_UNSENT_BYTES"])

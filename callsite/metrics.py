@@ -107,9 +107,11 @@ def _track_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
 def db_connections_in_use() -> int:
     """Database connections this process holds open right now.
 
-    Django keeps one connection object per thread; with CONN_MAX_AGE 0 (callsite/settings.py)
-    a connection is open only while a request, socket handler or timer batch uses it, so open
-    means in use. The objects die with their threads, hence a weak set.
+    Django keeps one connection object per thread. On PostgreSQL (CONN_MAX_AGE 0 and the pool) a
+    connection is open only while a request, socket handler or timer batch uses it, so open
+    means in use; on SQLite the long-lived request and socket threads keep theirs open between
+    uses (callsite/settings/database.py), so there it counts those threads' connections. The
+    objects die with their threads, hence a weak set.
     """
     with _connections_lock:
         wrappers = list(_connections)

@@ -1,6 +1,6 @@
 """Which providers this server can push through, and one sender for each.
 
-A provider is configured when its settings are (callsite/settings.py, "Push (issue 12)") and its
+A provider is configured when its settings are (callsite/settings/push.py) and its
 sender's module is importable; with ``PUSH_WEBHOOK_URL`` and ``PUSH_WEBHOOK_SECRET`` set, the
 webhook gateway takes apns, apns_voip and fcm instead of Apple and Google.
 

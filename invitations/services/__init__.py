@@ -17,7 +17,7 @@ from .deadlines import (
     expire_participant_offline,
 )
 from .devices import expire_presence, mark_user_offline, mark_user_online
-from .rules import lock_users
+from .locking import lock_users
 from .transitions import (
     InviteResult,
     add_invitees,

@@ -30,11 +30,11 @@ from ..models import (
 )
 from ..snapshots import call_snapshot
 from .deadlines import expire
+from .locking import lock_call_with_everyone
 from .rules import (
     Kind,
     end_if_over,
     event,
-    lock_call_with_everyone,
     move,
     record,
     refuse_if_ended,

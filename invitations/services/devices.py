@@ -25,7 +25,7 @@ from ..models import (
     UserPresence,
 )
 from ..presence import has_connected_device
-from .rules import lock_users
+from .locking import lock_users
 
 
 def mark_user_offline(*, user: User, grace: float) -> None:

@@ -36,6 +36,7 @@ from ..models import (
 )
 from ..selectors import availability
 from .devices import caller_offline_deadline
+from .locking import lock_call, lock_call_with_everyone, lock_users
 from .rules import (
     Kind,
     after_quit,
@@ -43,9 +44,6 @@ from .rules import (
     end_if_over,
     event,
     invite_users,
-    lock_call,
-    lock_call_with_everyone,
-    lock_users,
     move,
     record,
     refuse_if_ended,

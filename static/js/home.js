@@ -1,7 +1,7 @@
 // Home: people with live presence (subscribed through presence.js), search, 1:1 and group calls.
 
 import { rememberName } from "./api.js";
-import { socket } from "./app.js";
+import { push, pushRefreshed, socket } from "./app.js";
 import { me } from "./config.js";
 import { PresenceWatch } from "./presence.js";
 import { debounce } from "./ui.js";
@@ -81,4 +81,31 @@ list.addEventListener("change", (ev) => {
 groupBtn.addEventListener("click", () => {
   const people = selected();
   if (people.length) startCall(people, groupType.value);
+});
+
+// "Ring this browser when callsite is closed": Web Push (static/js/push.js). The permission
+// prompt comes only from this click, never on its own.
+const pushToggle = document.getElementById("push-toggle");
+const pushStatus = document.getElementById("push-status");
+function showPush({ status, message }) {
+  pushStatus.textContent = message;
+  pushStatus.dataset.status = status;
+  pushToggle.setAttribute("aria-checked", status === "on" ? "true" : "false");
+  pushToggle.disabled = status === "unsupported";
+}
+pushRefreshed
+  .then(() => push.state())
+  .then(showPush, (err) => showPush({ status: "error", message: String(err) }));
+pushToggle.addEventListener("click", async () => {
+  const on = pushToggle.getAttribute("aria-checked") === "true";
+  pushToggle.disabled = true;
+  pushStatus.dataset.status = "working";
+  pushStatus.textContent = on ? "Turning off…" : "Turning on…";
+  let answer;
+  try {
+    answer = on ? await push.disable() : await push.enable();
+  } catch (err) {
+    answer = { status: "error", message: `Something went wrong: ${err.message || err}` };
+  }
+  showPush(answer);
 });

@@ -13,6 +13,9 @@ function myState(call) {
   return p ? p.state : null;
 }
 
+// How long after "Answer" on a notification this page still accepts the call when it shows.
+const ANSWER_FROM_NOTIFICATION_MS = 15000;
+
 export class IncomingCalls {
   constructor(socket) {
     this.socket = socket;
@@ -21,6 +24,8 @@ export class IncomingCalls {
     this.busy = false; // an accept/decline request is in flight
     this.ringtone = new Ringtone();
     this.notification = null;
+    this.notifiedTag = null; // the call id of a notification shown through the service worker
+    this.answerOnShow = null; // {callId, until}: "Answer" was pressed on that call's notification
     this.dialog = document.getElementById("incoming-dialog");
     this.acceptBtn = document.getElementById("incoming-accept");
     this.declineBtn = document.getElementById("incoming-decline");
@@ -103,6 +108,12 @@ export class IncomingCalls {
     if (!this.dialog.open) this.dialog.showModal();
     this.acceptBtn.focus();
     this.ringtone.start();
+    const wanted = this.answerOnShow;
+    if (wanted && wanted.callId === call.id && Date.now() < wanted.until) {
+      this.answerOnShow = null;
+      this.answer("accept");
+      return;
+    }
     this.notify(call, kind);
   }
 
@@ -111,11 +122,35 @@ export class IncomingCalls {
     desc.textContent = others.length ? `Group call with ${others.map(knownName).join(", ")}` : "";
   }
 
-  notify(call, kind) {
+  async notify(call, kind) {
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+    const caller = document.getElementById("incoming-caller").textContent;
+    // Through the service worker when there is one (push turned on): the same tag and actions
+    // as a pushed ring of this call (static/js/sw.js), so the two never show side by side.
+    try {
+      const registration = navigator.serviceWorker && (await navigator.serviceWorker.getRegistration("/"));
+      if (registration && registration.active) {
+        const mine = participantOf(call, me);
+        await registration.showNotification(caller, {
+          body: kind,
+          tag: call.id,
+          requireInteraction: true,
+          actions: [
+            { action: "answer", title: "Answer" },
+            { action: "decline", title: "Decline" },
+          ],
+          data: { call_id: call.id, deadline: (mine && mine.deadline) || null, url: `/calls/${call.id}/` },
+        });
+        this.notifiedTag = call.id;
+        if (this.shown !== call.id) this.closeNotification();
+        return;
+      }
+    } catch {
+      /* fall back to a page notification */
+    }
     try {
       const n = new Notification(kind, {
-        body: `${document.getElementById("incoming-caller").textContent} is calling you`,
+        body: `${caller} is calling you`,
         tag: `callsite-${call.id}`,
         requireInteraction: true,
       });
@@ -132,9 +167,28 @@ export class IncomingCalls {
   hide() {
     this.shown = null;
     this.ringtone.stop();
+    this.closeNotification();
+    if (this.dialog.open) this.dialog.close();
+  }
+
+  closeNotification() {
     if (this.notification) this.notification.close();
     this.notification = null;
-    if (this.dialog.open) this.dialog.close();
+    const tag = this.notifiedTag;
+    this.notifiedTag = null;
+    if (!tag || !navigator.serviceWorker) return;
+    navigator.serviceWorker
+      .getRegistration("/")
+      .then((r) => r && r.getNotifications({ tag }))
+      .then((shown) => (shown || []).forEach((n) => n.close()))
+      .catch(() => {});
+  }
+
+  // "Answer" on a pushed notification (static/js/sw.js) opens this page and asks it to accept.
+  // The call may not be ringing here yet (session.ready is on its way): accept when it shows.
+  answerFromNotification(callId) {
+    this.answerOnShow = { callId, until: Date.now() + ANSWER_FROM_NOTIFICATION_MS };
+    if (this.shown === callId) this.answer("accept");
   }
 
   async answer(action) {

@@ -7,6 +7,7 @@ cannot leave a user busy for the next one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -86,8 +87,9 @@ class Server:
             return ""
 
 
-@pytest.fixture(scope="package")
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A Daphne subprocess on a free port, with a fresh file database and the user pool."""
     tmp = Path(tempfile.mkdtemp(prefix="callsite-browser-"))
     env = {
         k: v
@@ -106,6 +108,7 @@ def server() -> Iterator[Server]:
             "THROTTLE_PAIR": "100000/min",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
     )
     _manage(env, "migrate", "--noinput", "-v", "0")
@@ -149,6 +152,12 @@ def server() -> Iterator[Server]:
             proc.kill()
 
 
+@pytest.fixture(scope="package")
+def server() -> Iterator[Server]:
+    with running_server() as srv:
+        yield srv
+
+
 # Package scope, not session: Playwright's sync API keeps an event loop running in this thread
 # until it stops, and pytest-asyncio cannot run the async specs that follow while it does.
 @pytest.fixture(scope="package")
@@ -185,12 +194,16 @@ def open_as(
     pages: list[Any] = []
 
     def open_(
-        username: str, *, viewport: dict[str, int] | None = None, init_script: str = ""
+        username: str,
+        *,
+        viewport: dict[str, int] | None = None,
+        init_script: str = "",
+        permissions: tuple[str, ...] = (),
     ) -> Any:
         ctx = browser.new_context(
             base_url=server.url,
             viewport=viewport or {"width": 1000, "height": 760},
-            permissions=["camera", "microphone"],
+            permissions=["camera", "microphone", *permissions],
         )
         if init_script:
             ctx.add_init_script(init_script)

@@ -23,14 +23,14 @@ REDIS_8 = int(redis.__version__.split(".")[0]) >= 8
 
 
 def layer_config(**host_overrides: Any) -> dict[str, Any]:
-    """The CONFIG settings.py builds for REDIS_URL, with a prefix of this test's own."""
+    """The CONFIG the settings build for REDIS_URL, with a prefix of this test's own."""
     import importlib
 
     saved = {k: os.environ.get(k) for k in ("REDIS_URL", "CHANNEL_LAYER_PREFIX")}
     os.environ["REDIS_URL"] = REDIS_URL
     os.environ["CHANNEL_LAYER_PREFIX"] = f"callsite-test-layer-{uuid.uuid4().hex[:8]}"
     try:
-        import callsite.settings as real
+        import callsite.settings.channel_layer as real
 
         config = copy.deepcopy(importlib.reload(real).CHANNEL_LAYERS["default"]["CONFIG"])
     finally:
