@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from . import services
 from .models import Call, CallEvent, Participant
+from .push.models import PushDelivery, PushDevice
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -53,6 +54,30 @@ class CallEventInline(ReadOnlyInline):
     ordering = ("created_at", "id")
 
 
+class PushDeliveryInline(ReadOnlyInline):
+    """The pushes this call owed to devices without a socket; each attempt is also a ``push``
+    row of the timeline above (provider, outcome, status, latency)."""
+
+    model = PushDelivery
+    verbose_name_plural = "Pushes"
+    fields = (
+        "created_at",
+        "kind",
+        "reason",
+        "provider",
+        "device_id",
+        "state",
+        "attempts",
+        "last_status",
+        "last_detail",
+        "latency_ms",
+        "not_after",
+        "sent_at",
+    )
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
     list_display = (
@@ -68,7 +93,7 @@ class CallAdmin(admin.ModelAdmin):
     list_filter = ("state", "type", "end_reason", ("created_at", admin.DateFieldListFilter))
     search_fields = ("inviter__username", "participants__user__username")
     date_hierarchy = "created_at"
-    inlines = [ParticipantInline, CallEventInline]
+    inlines = [ParticipantInline, CallEventInline, PushDeliveryInline]
     readonly_fields = (
         "id",
         "inviter",
@@ -121,6 +146,55 @@ class CallEventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "call", "kind", "actor", "subject")
     list_filter = ("kind",)
     search_fields = ("call__id", "actor__username", "subject__username")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Push devices: per user, never showing a token --------------------------------------------
+
+
+@admin.register(PushDevice)
+class PushDeviceAdmin(admin.ModelAdmin):
+    """Each user's push registrations (filter by user with the search box or ``?user__id=``).
+    Deleting one stops pushes to it; tokens and subscriptions are not shown (they are
+    credentials to ring that phone)."""
+
+    list_display = ("user", "device_id", "provider", "app_id", "created_at", "last_used_at")
+    list_filter = ("provider",)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "device_id")
+    fields = (
+        "user",
+        "device_id",
+        "provider",
+        "app_id",
+        "created_at",
+        "registered_at",
+        "last_used_at",
+    )
+    readonly_fields = fields
+    ordering = ("user__username", "device_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PushDelivery)
+class PushDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "call", "kind", "reason", "provider", "device_id", "state")
+    list_filter = ("state", "kind", "provider")
+    search_fields = ("call__id", "participant__user__username", "device_id")
+    readonly_fields = [f.name for f in PushDelivery._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

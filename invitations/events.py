@@ -5,6 +5,11 @@ takes one snapshot of the call as it stands at the end of the transaction (``sna
 it) and hands everything to the channel layer in ``transaction.on_commit``. Delivery is at most
 once: clients heal through ``session.ready`` and ``GET /api/calls/{id}/``, so nothing here
 retries.
+
+Push is the exception, because a phone without a socket has no ``session.ready`` to heal
+through: the Outbox also notes who started and stopped ringing (``ring``, ``ring_stopped``),
+and ``send_on_commit`` turns those notes into push rows *inside* the transaction
+(``push/triggers.py``); after commit it only wakes the delivery worker, which retries.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -46,12 +52,24 @@ class Outbox:
     _timers: list[dict[str, Any]] = field(default_factory=list)
     _snapshot: dict[str, Any] | None = None
     _recipients: list[int] = field(default_factory=list)
+    _rings: list[tuple[Participant, datetime]] = field(default_factory=list)
+    _stops: list[tuple[Participant, str, str]] = field(default_factory=list)
 
     def to_user(self, user_id: int, type: str, **fields: Any) -> None:
         self._events.append(([user_id], {"type": type, **fields}))
 
     def to_everyone(self, type: str, **fields: Any) -> None:
         self._events.append((EVERYONE, {"type": type, **fields}))
+
+    def ring(self, p: Participant, deadline: datetime) -> None:
+        """``p`` started ringing until ``deadline``: their push devices are owed a ring."""
+        self._rings.append((p, deadline))
+
+    def ring_stopped(self, p: Participant, reason: str, device_id: str = "") -> None:
+        """``p`` stopped ringing (``reason``: cancelled, timeout, answered_elsewhere, rejected,
+        ended): the devices that got the ring are owed a stop, except ``device_id``, the one
+        that acted."""
+        self._stops.append((p, reason, device_id))
 
     def schedule_participant(self, participant_id: int, deadline: datetime) -> None:
         self._timers.append(
@@ -125,13 +143,36 @@ def send_on_commit(boxes: list[Outbox]) -> None:
         box_messages, box_timers = box.outgoing()
         messages += box_messages
         timers += box_timers
-    if messages or timers:
-        transaction.on_commit(lambda: send(messages, timers))
+    direct: list[tuple[str, dict[str, Any]]] = []
+    if _enqueue_pushes(boxes):
+        direct.append((settings.PUSH_CHANNEL, {"type": "push.wake"}))
+    if messages or timers or direct:
+        transaction.on_commit(lambda: send(messages, timers, direct))
     events = [event for box in boxes for _, event in box._events]
     transaction.on_commit(lambda: metrics.count_outcomes(events))
 
 
-def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]) -> None:
+def _enqueue_pushes(boxes: list[Outbox]) -> bool:
+    """The boxes' rings and stops as push rows, in this transaction; True if any was written."""
+    if not any(box._rings or box._stops for box in boxes):
+        return False
+    from django.utils import timezone
+
+    from .push import triggers  # push reads presence, which publishes through this module
+
+    rings = [triggers.Ring(box.call, p, at) for box in boxes for p, at in box._rings]
+    stops = [triggers.Stop(box.call, p, why, dev) for box in boxes for p, why, dev in box._stops]
+    return triggers.enqueue(rings, stops, timezone.now())
+
+
+def send(
+    messages: list[tuple[str, dict[str, Any]]],
+    timers: list[dict[str, Any]],
+    direct: list[tuple[str, dict[str, Any]]] | None = None,
+) -> None:
+    """Publish events to user groups, timers to the timer worker, ``direct`` messages to
+    their channels (the push worker's wake-up)."""
+    direct = direct or []
     layer = get_channel_layer()
     if layer is None:
         return
@@ -145,7 +186,7 @@ def send(messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]
         )
         return
     try:
-        async_to_sync(_send_all)(layer, messages, timers)
+        async_to_sync(_send_all)(layer, messages, timers, direct)
     except Exception:  # the commit stands; clients resync, the timer rescan catches up
         logger.exception("could not publish %d events and %d timers", len(messages), len(timers))
         return
@@ -159,7 +200,10 @@ def frame(event: dict[str, Any]) -> str:
 
 
 async def _send_all(
-    layer: Any, messages: list[tuple[str, dict[str, Any]]], timers: list[dict[str, Any]]
+    layer: Any,
+    messages: list[tuple[str, dict[str, Any]]],
+    timers: list[dict[str, Any]],
+    direct: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> None:
     # Each event goes out as its frame's text, made once here: an event reaches all of a call's
     # participants' sockets, and a dict would be copied by the in-memory layer and serialised
@@ -172,3 +216,10 @@ async def _send_all(
         await layer.group_send(group, {"type": "call.event", "text": text})
     for timer in timers:
         await layer.send(settings.TIMER_CHANNEL, timer)
+    for channel, message in direct or []:
+        try:
+            await layer.send(channel, message)
+        except ChannelFull:
+            # Wake-ups nobody read yet: the worker is busy or down, and rescans the table
+            # anyway (PUSH_RESCAN_SECONDS), so one more changes nothing.
+            pass

@@ -186,6 +186,8 @@ class CallEvent(models.Model):
         TIMEOUT = "timeout"
         QUIT = "quit"
         ENDED = "ended"
+        # One attempt to push to a device (invitations/push/): provider, outcome, latency.
+        PUSH = "push"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -311,3 +313,8 @@ class Block(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+# Push devices and deliveries (issue 12) are models of this app kept beside the code that uses
+# them; importing them here registers them with the app.
+from .push.models import PushDelivery, PushDevice  # noqa: E402,F401

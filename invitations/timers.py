@@ -222,14 +222,22 @@ class EagerWorker(Worker):
 
 
 def timer_application() -> ChannelNameRouter:
-    return ChannelNameRouter({settings.TIMER_CHANNEL: TimerConsumer.as_asgi()})
+    """The worker channels: call-timers, and push-delivery beside it (invitations/push)."""
+    from .push.delivery import PushConsumer
+
+    return ChannelNameRouter(
+        {
+            settings.TIMER_CHANNEL: TimerConsumer.as_asgi(),
+            settings.PUSH_CHANNEL: PushConsumer.as_asgi(),
+        }
+    )
 
 
 async def run_embedded_worker() -> None:
-    """Run the timer worker inside this process (the embedded default)."""
+    """Run the timer worker, and the push delivery worker, inside this process (embedded)."""
     worker = EagerWorker(
         application=timer_application(),
-        channels=[settings.TIMER_CHANNEL],
+        channels=[settings.TIMER_CHANNEL, settings.PUSH_CHANNEL],
         channel_layer=get_channel_layer(),
     )
     await worker.arun()

@@ -258,3 +258,139 @@ def device_fields(data: dict[str, Any]) -> DeviceFields:
 
 def extended_data_fields(data: dict[str, Any]) -> ExtendedDataFields:
     return {"extended_data": extended_data(data.get("extended_data"))}
+
+
+# --- push devices (API.md "Push") -------------------------------------------------------------
+
+PUSH_PROVIDERS = ("webpush", "apns", "apns_voip", "fcm")
+PUSH_TOKEN_MAX = 1024  # FCM tokens run to ~200 characters, APNs ones to 64 hex digits today
+PUSH_ENDPOINT_MAX = 1024
+PUSH_APP_ID_MAX = 200
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class PushDeviceFields(TypedDict):
+    device_id: str
+    provider: str
+    token: str  # the token, or a webpush subscription's endpoint: what names the installation
+    subscription: dict[str, Any]
+    app_id: str
+
+
+def push_provider(value: Any) -> str:
+    if value is None:
+        raise validation_error("provider", "This field is required.")
+    if value not in PUSH_PROVIDERS:
+        raise validation_error("provider", f"Must be one of {', '.join(PUSH_PROVIDERS)}.")
+    return str(value)
+
+
+def push_token(value: Any, provider: str) -> str:
+    if value is None or value == "":
+        raise validation_error("token", f"A {provider} device needs its token.")
+    if not isinstance(value, str) or len(value) > PUSH_TOKEN_MAX:
+        raise validation_error("token", f"Must be a string of at most {PUSH_TOKEN_MAX} characters.")
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise validation_error("token", "Must be printable ASCII without spaces.")
+    if provider in ("apns", "apns_voip") and not set(value) <= _HEX:
+        raise validation_error("token", "An APNs device token is hexadecimal.")
+    return value
+
+
+def _b64url_bytes(value: Any, field: str, size: int) -> str:
+    import base64
+    import binascii
+
+    if not isinstance(value, str) or not value or len(value) > 200 or not value.isascii():
+        raise validation_error(field, "Must be a base64url string.")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise validation_error(field, "Must be a base64url string.") from None
+    if len(raw) != size:
+        raise validation_error(field, f"Must encode {size} bytes.")
+    return value
+
+
+def push_endpoint(value: Any) -> str:
+    """A Web Push endpoint: https on a push service's host (``WEBPUSH_ENDPOINT_HOSTS``).
+
+    The server POSTs to it, so it may not name just any host (the internal network included);
+    plain http only for a loopback host that setting names (local test services).
+    """
+    from urllib.parse import urlsplit
+
+    field = "subscription.endpoint"
+    if not isinstance(value, str) or not value:
+        raise validation_error(field, "This field is required.")
+    if len(value) > PUSH_ENDPOINT_MAX or not storable(value) or not value.isprintable():
+        raise validation_error(field, f"Must be a URL of at most {PUSH_ENDPOINT_MAX} characters.")
+    try:
+        url = urlsplit(value)
+        host = (url.hostname or "").lower()
+        url.port  # noqa: B018 -- raises on a bad port
+    except ValueError:
+        raise validation_error(field, "Must be a valid URL.") from None
+    if url.scheme not in ("https", "http") or not host or url.username or url.password:
+        raise validation_error(field, "Must be an https URL.")
+    if url.scheme == "http" and host not in _LOOPBACK:
+        raise validation_error(field, "Must be an https URL.")
+    allowed = [h.strip().lower() for h in settings.WEBPUSH_ENDPOINT_HOSTS if h.strip()]
+    if "*" not in allowed and not any(host == h or host.endswith("." + h) for h in allowed):
+        raise validation_error(field, "This host is not a push service this server sends to.")
+    return value
+
+
+def push_subscription(value: Any) -> dict[str, Any]:
+    if value is None:
+        raise validation_error("subscription", "A webpush device needs its subscription.")
+    if not isinstance(value, dict):
+        raise validation_error("subscription", 'Must be an object {"endpoint", "keys"}.')
+    endpoint = push_endpoint(value.get("endpoint"))
+    keys = value.get("keys")
+    if not isinstance(keys, dict):
+        raise validation_error("subscription.keys", 'Must be an object {"p256dh", "auth"}.')
+    p256dh = _b64url_bytes(keys.get("p256dh"), "subscription.keys.p256dh", 65)
+    auth = _b64url_bytes(keys.get("auth"), "subscription.keys.auth", 16)
+    return {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
+
+
+def push_app_id(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > PUSH_APP_ID_MAX or not storable(value):
+        raise validation_error(
+            "app_id", f"Must be a string of at most {PUSH_APP_ID_MAX} characters."
+        )
+    if not plain_text(value) or " " in value:
+        raise validation_error("app_id", "Must not contain spaces, control or bidi characters.")
+    return value
+
+
+def push_device_fields(data: dict[str, Any]) -> PushDeviceFields:
+    if data.get("device_id") in (None, ""):
+        raise validation_error("device_id", "This field is required.")
+    device = device_id(data.get("device_id"))
+    provider = push_provider(data.get("provider"))
+    if provider == "webpush":
+        if data.get("token") not in (None, ""):
+            raise validation_error("token", "A webpush device gives a subscription, not a token.")
+        subscription = push_subscription(data.get("subscription"))
+        token = subscription["endpoint"]
+    else:
+        if data.get("subscription") is not None:
+            raise validation_error("subscription", f"A {provider} device gives a token.")
+        token = push_token(data.get("token"), provider)
+        subscription = {}
+    return {
+        "device_id": device,
+        "provider": provider,
+        "token": token,
+        "subscription": subscription,
+        "app_id": push_app_id(data.get("app_id")),
+    }
+
+
+def ack_fields(data: dict[str, Any]) -> dict[str, str]:
+    return {"device_id": device_id(data.get("device_id"))}

@@ -12,7 +12,7 @@ environment, with defaults that make `make run` work on a fresh machine:
 - ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS``.
 
 The settings live in small modules by theme (env, core, database, channel_layer, security, api,
-limits, observability, ice); each imports from the others what it builds on.
+limits, observability, ice, push); each imports from the others what it builds on.
 """
 
 from .api import *  # noqa: F403
@@ -23,4 +23,5 @@ from .env import *  # noqa: F403
 from .ice import *  # noqa: F403
 from .limits import *  # noqa: F403
 from .observability import *  # noqa: F403
+from .push import *  # noqa: F403
 from .security import *  # noqa: F403

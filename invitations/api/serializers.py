@@ -9,6 +9,7 @@ from typing import Any
 from rest_framework import serializers
 
 from invitations.models import CallState, CallType, EndReason, ParticipantState, Role
+from invitations.push.models import Provider
 
 
 class UserSerializer(serializers.Serializer):
@@ -135,3 +136,58 @@ class ErrorBodySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+# --- push (API.md "Push") ---------------------------------------------------------------------
+
+PUSH_PROVIDERS = Provider.choices
+
+
+class WebPushKeysSerializer(serializers.Serializer):
+    p256dh = serializers.CharField(help_text="base64url, 65 bytes (P-256 public key)")
+    auth = serializers.CharField(help_text="base64url, 16 bytes")
+
+
+class WebPushSubscriptionSerializer(serializers.Serializer):
+    endpoint = serializers.URLField(max_length=1024)
+    keys = WebPushKeysSerializer()
+
+
+class PushDeviceRequest(serializers.Serializer):
+    device_id = serializers.CharField(max_length=64, help_text="The device's stable id.")
+    provider = serializers.ChoiceField(PUSH_PROVIDERS)
+    token = serializers.CharField(
+        required=False, max_length=1024, help_text="apns, apns_voip (hex) and fcm."
+    )
+    subscription = WebPushSubscriptionSerializer(
+        required=False, help_text="webpush: the PushSubscription's JSON."
+    )
+    app_id = serializers.CharField(
+        required=False, max_length=200, help_text="APNs bundle id / FCM app, if not the default."
+    )
+
+
+class PushDeviceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    device_id = serializers.CharField()
+    provider = serializers.ChoiceField(PUSH_PROVIDERS)
+    app_id = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class PushDeviceResponse(serializers.Serializer):
+    device = PushDeviceSerializer()
+
+
+class VapidSerializer(serializers.Serializer):
+    vapid_public_key = serializers.CharField()
+
+
+class PushConfigSerializer(serializers.Serializer):
+    providers = serializers.ListField(child=serializers.ChoiceField(PUSH_PROVIDERS))
+    webpush = VapidSerializer(allow_null=True)
+
+
+class AckRequest(serializers.Serializer):
+    device_id = serializers.CharField(required=False, max_length=64)

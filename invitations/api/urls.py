@@ -3,7 +3,7 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import push_views, views
 
 # Swagger UI draws its icons from data: URIs (set by its script): this page alone may show such
 # images. Its script is files of this origin (the split view) and its inline style is a file too
@@ -26,6 +26,14 @@ urlpatterns = [
     path("calls/<str:call_id>/cancel/", views.CancelView.as_view(), name="api-call-cancel"),
     path("calls/<str:call_id>/accept/", views.AcceptView.as_view(), name="api-call-accept"),
     path("calls/<str:call_id>/reject/", views.RejectView.as_view(), name="api-call-reject"),
+    path("calls/<str:call_id>/ack/", views.AckView.as_view(), name="api-call-ack"),
+    path("push/config/", push_views.PushConfigView.as_view(), name="api-push-config"),
+    path("push/devices/", push_views.PushDevicesView.as_view(), name="api-push-devices"),
+    path(
+        "push/devices/<int:device_pk>/",
+        push_views.PushDeviceView.as_view(),
+        name="api-push-device",
+    ),
     path("calls/<str:call_id>/quit/", views.QuitView.as_view(), name="api-call-quit"),
     path("calls/<str:call_id>/end/", views.EndView.as_view(), name="api-call-end"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -241,6 +241,22 @@ class RejectView(APIView):
         return Response({"call": call})
 
 
+class AckView(APIView):
+    @extend_schema(
+        request=s.AckRequest,
+        responses={200: s.CallOnlySerializer, **ERRORS},
+        summary="This device shows the invitation (the REST form of call.ack)",
+        description="For a phone a push has just woken: inviting -> received; a no-op when "
+        "already received.",
+    )
+    def post(self, request: Request, call_id: str) -> Response:
+        fields = validation.ack_fields(body(request))
+        call = services.acknowledge(
+            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+        )
+        return Response({"call": call})
+
+
 class QuitView(APIView):
     @extend_schema(
         request=s.ExtendedDataRequest,

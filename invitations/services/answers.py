@@ -138,6 +138,7 @@ def _accept(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
+        box.ring_stopped(me, "answered_elsewhere", device_id)
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
 
@@ -181,6 +182,7 @@ def _reject(
         )
         box = Outbox(call)
         state_changed(box, me, device_id)
+        box.ring_stopped(me, "rejected", device_id)
         end_if_over(
             call,
             operator=actor,

@@ -136,6 +136,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
         for p in everyone:
             if p.pk in due_pks:
                 box.to_user(p.user_id, "call.invitation_timeout")
+                box.ring_stopped(p, "timeout")
                 state_changed(box, p)
         reason = None
         if not call.is_ended:
@@ -159,6 +160,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
                     )
                 )
                 box.to_user(p.user_id, "call.invitation_cancelled", operator=None, extended_data="")
+                box.ring_stopped(p, "ended")
                 state_changed(box, p)
             events.append(
                 CallEvent(call=call, kind=Kind.ENDED, data={"reason": reason, "extended_data": ""})

@@ -185,6 +185,7 @@ def invite_users(
     CallEvent.objects.bulk_create(events)
     for p in ringing:
         box.schedule_participant(p.pk, deadline)
+        box.ring(p, deadline)
 
 
 def end_call(
@@ -226,6 +227,8 @@ def end_call(
             pending.append(
                 event(call, Kind.CANCELLED, actor=operator, subject=p.user, because="call_ended")
             )
+            # The inviter leaving a call that still rings is a cancel; any other end, an end.
+            box.ring_stopped(p, "cancelled" if reason == EndReason.CANCELLED else "ended")
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",

@@ -222,6 +222,7 @@ def cancel(
                 operator=actor.get_username(),
                 extended_data=extended_data,
             )
+            box.ring_stopped(p, "cancelled")
             state_changed(box, p)
         end_if_over(
             call,

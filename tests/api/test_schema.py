@@ -34,7 +34,12 @@ CONTRACT = {
     "/api/calls/{call_id}/reject/": {"post"},
     "/api/calls/{call_id}/quit/": {"post"},
     "/api/calls/{call_id}/end/": {"post"},
+    "/api/calls/{call_id}/ack/": {"post"},
     "/api/rtc/ice-servers/": {"get"},
+    # API.md "Push"
+    "/api/push/config/": {"get"},
+    "/api/push/devices/": {"get", "post"},
+    "/api/push/devices/{device_pk}/": {"delete"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
