@@ -6,6 +6,7 @@ service's typed keyword arguments: the fields first, in a fixed order, then the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -16,6 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
@@ -213,74 +215,66 @@ class CancelView(APIView):
         return Response({"call": call})
 
 
-class AcceptView(APIView):
-    @extend_schema(
-        request=s.AcceptRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="Accept an invitation",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        fields = validation.device_fields(body(request))
-        call = services.accept(
-            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
+def call_action(
+    name: str,
+    service: Callable[..., dict[str, Any]],
+    fields: Callable[[dict[str, Any]], Mapping[str, object]],
+    request_schema: type[Serializer],
+    summary: str,
+    description: str | None = None,
+) -> type[APIView]:
+    """The view of ``POST /api/calls/{id}/<action>/`` for an action with nothing of its own: the
+    body parsed by ``fields``, then ``service(actor=, call_id=, **fields)``, answered ``{"call"}``.
+    """
+
+    class CallActionView(APIView):
+        @extend_schema(
+            request=request_schema,
+            responses={200: s.CallOnlySerializer, **ERRORS},
+            summary=summary,
+            description=description,
         )
-        return Response({"call": call})
+        def post(self, request: Request, call_id: str) -> Response:
+            parsed = fields(body(request))
+            call = service(actor=signed_in(request), call_id=validation.call_id(call_id), **parsed)
+            return Response({"call": call})
+
+    CallActionView.__name__ = CallActionView.__qualname__ = name
+    return CallActionView
 
 
-class RejectView(APIView):
-    @extend_schema(
-        request=s.RejectRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="Decline an invitation",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        fields = validation.reject_fields(body(request))
-        call = services.reject(
-            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
-        )
-        return Response({"call": call})
-
-
-class AckView(APIView):
-    @extend_schema(
-        request=s.AckRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="This device shows the invitation (the REST form of call.ack)",
-        description="For a phone a push has just woken: inviting -> received; a no-op when "
-        "already received.",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        fields = validation.ack_fields(body(request))
-        call = services.acknowledge(
-            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
-        )
-        return Response({"call": call})
-
-
-class QuitView(APIView):
-    @extend_schema(
-        request=s.ExtendedDataRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="Leave the call",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        fields = validation.device_fields(body(request))
-        call = services.quit_call(
-            actor=signed_in(request), call_id=validation.call_id(call_id), **fields
-        )
-        return Response({"call": call})
-
-
-class EndView(APIView):
-    @extend_schema(
-        request=s.ExtendedDataRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="End the call for everyone",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        fields = validation.extended_data_fields(body(request))
-        call = services.end(actor=signed_in(request), call_id=validation.call_id(call_id), **fields)
-        return Response({"call": call})
+AcceptView = call_action(
+    "AcceptView", services.accept, validation.device_fields, s.AcceptRequest, "Accept an invitation"
+)
+RejectView = call_action(
+    "RejectView",
+    services.reject,
+    validation.reject_fields,
+    s.RejectRequest,
+    "Decline an invitation",
+)
+AckView = call_action(
+    "AckView",
+    services.acknowledge,
+    validation.ack_fields,
+    s.AckRequest,
+    "This device shows the invitation (the REST form of call.ack)",
+    "For a phone a push has just woken: inviting -> received; a no-op when already received.",
+)
+QuitView = call_action(
+    "QuitView",
+    services.quit_call,
+    validation.device_fields,
+    s.ExtendedDataRequest,
+    "Leave the call",
+)
+EndView = call_action(
+    "EndView",
+    services.end,
+    validation.extended_data_fields,
+    s.ExtendedDataRequest,
+    "End the call for everyone",
+)
 
 
 class BlocksView(APIView):
