@@ -29,6 +29,23 @@ class ReadOnlyInline(admin.TabularInline):
         return False  # rows change only through the state machine
 
 
+class ViewAndDeleteAdmin(admin.ModelAdmin):
+    """Rows the app writes: an operator may look at them or delete them, never add or edit."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ViewAndDeleteAdmin):
+    """A record of what happened (the timeline, push attempts): seen, never changed."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ParticipantInline(ReadOnlyInline):
     model = Participant
     fields = (
@@ -79,7 +96,9 @@ class PushDeliveryInline(ReadOnlyInline):
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(ReadOnlyAdmin):
+    # The page is for inspection (no Save button); the only write is "force end" below. Calls
+    # change only through the state machine, and their history is kept.
     list_display = (
         "id",
         "inviter",
@@ -115,16 +134,6 @@ class CallAdmin(admin.ModelAdmin):
     def participant_count(self, obj: Call) -> int:
         return obj.participants.count()
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The page is for inspection (no Save button); the only write is "force end" below.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # calls change only through the state machine; history is kept
-
     def has_force_end_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invitations.force_end_call")
 
@@ -142,26 +151,17 @@ class CallAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallEvent)
-class CallEventAdmin(admin.ModelAdmin):
+class CallEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "call", "kind", "actor", "subject")
     list_filter = ("kind",)
     search_fields = ("call__id", "actor__username", "subject__username")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- Push devices: per user, never showing a token --------------------------------------------
 
 
 @admin.register(PushDevice)
-class PushDeviceAdmin(admin.ModelAdmin):
+class PushDeviceAdmin(ViewAndDeleteAdmin):
     """Each user's push registrations (filter by user with the search box or ``?user__id=``).
     Deleting one stops pushes to it; tokens and subscriptions are not shown (they are
     credentials to ring that phone)."""
@@ -182,28 +182,13 @@ class PushDeviceAdmin(admin.ModelAdmin):
     readonly_fields = fields
     ordering = ("user__username", "device_id")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(PushDelivery)
-class PushDeliveryAdmin(admin.ModelAdmin):
+class PushDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "call", "kind", "reason", "provider", "device_id", "state")
     list_filter = ("state", "kind", "provider")
     search_fields = ("call__id", "participant__user__username", "device_id")
     readonly_fields = [f.name for f in PushDelivery._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- API tokens: shown by device and expiry, never by key ---------------------------------------
@@ -221,7 +206,7 @@ for _model in (AuthToken, TokenProxy):
 
 
 @admin.register(AuthToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ViewAndDeleteAdmin):
     """Who holds a token on which device, and until when. Deleting one revokes it (its sockets
     close within seconds); nothing here shows or creates a token."""
 
@@ -236,9 +221,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def device(self, obj: AuthToken) -> str:
         device = getattr(obj, "device", None)
         return (device.device_id if device else "") or "(unnamed)"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

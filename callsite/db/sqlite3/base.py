@@ -11,6 +11,7 @@ processes (a ``manage.py`` command beside the server) still meet SQLite's own bu
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import OperationalError
@@ -39,20 +40,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._holds_write_lock = False
             _WRITE_LOCK.release()
 
+    # Private Django API (as is _start_transaction_under_autocommit): django-stubs declares none.
     def _commit(self) -> Any:
-        try:
-            return super()._commit()  # type: ignore[misc]
-        finally:
-            self._release_write_lock()
+        return self._then_release(super()._commit)  # type: ignore[misc]
 
     def _rollback(self) -> Any:
-        try:
-            return super()._rollback()  # type: ignore[misc]
-        finally:
-            self._release_write_lock()
+        return self._then_release(super()._rollback)  # type: ignore[misc]
 
     def _close(self) -> Any:
+        return self._then_release(super()._close)  # type: ignore[misc]
+
+    def _then_release(self, end: Callable[[], Any]) -> Any:
+        """End the transaction (or the connection), then let this process' next writer in."""
         try:
-            return super()._close()  # type: ignore[misc]
+            return end()
         finally:
             self._release_write_lock()

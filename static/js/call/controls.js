@@ -27,22 +27,24 @@ async function leaveWith(state, action, tolerated, failure) {
   location.assign("/");
 }
 
-export function wireControls(state) {
-  $("toggle-mic").addEventListener("click", (ev) => {
-    const tracks = state.localStream ? state.localStream.getAudioTracks() : [];
-    if (!tracks.length) return toast("No microphone.", "error");
-    const muted = tracks[0].enabled;
-    for (const t of tracks) t.enabled = !muted;
-    setPressed(ev.currentTarget, muted, "Unmute", "Mute");
-    $("local-flags").textContent = muted ? "(muted)" : "";
-  });
-
-  $("toggle-camera").addEventListener("click", (ev) => {
-    const tracks = state.localStream ? state.localStream.getVideoTracks() : [];
-    if (!tracks.length) return toast("No camera.", "error");
+// A button that turns the local stream's audio or video tracks off and on again; `shown` tells
+// the page whether they are now off.
+function wireTrackToggle(state, id, kind, missing, [onLabel, offLabel], shown) {
+  $(id).addEventListener("click", (ev) => {
+    const tracks = state.localStream ? state.localStream[`get${kind}Tracks`]() : [];
+    if (!tracks.length) return toast(missing, "error");
     const off = tracks[0].enabled;
     for (const t of tracks) t.enabled = !off;
-    setPressed(ev.currentTarget, off, "Camera on", "Camera off");
+    setPressed(ev.currentTarget, off, onLabel, offLabel);
+    shown(off);
+  });
+}
+
+export function wireControls(state) {
+  wireTrackToggle(state, "toggle-mic", "Audio", "No microphone.", ["Unmute", "Mute"], (muted) => {
+    $("local-flags").textContent = muted ? "(muted)" : "";
+  });
+  wireTrackToggle(state, "toggle-camera", "Video", "No camera.", ["Camera on", "Camera off"], (off) => {
     $("tile-local").classList.toggle("camera-off", off);
   });
 
