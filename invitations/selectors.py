@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import Prefetch, Q, QuerySet
 
 from .errors import CallError, validation_error
 from .models import (
+    ACTIVE_STATES,
     LIVE_CALL_STATES,
     RINGING_STATES,
     Block,
@@ -170,27 +173,54 @@ def availability(
     caller_presence: bool = False,
 ) -> Availability:
     """Busy users, users who blocked the caller and (``caller_presence``) whether the caller is
-    connected: one UNION read for what an invitation needs to know before it writes (issue 9:
-    a query less per question on the hottest write)."""
-    tagged = [
-        _busy(user_ids, exclude_call).annotate(tag=Value("busy")).values_list("tag", "user_id"),
-        Block.objects.filter(blocked_id=caller_id, blocker_id__in=user_ids)
-        .annotate(tag=Value("blocked"))
-        .values_list("tag", "blocker_id"),
-    ]
+    connected: one UNION read for what an invitation needs to know before it writes.
+
+    Written in SQL, not built by the ORM: on the hottest write of all, building this query
+    through three querysets and a union cost more than running it (17% of a REST invite's CPU,
+    py-spy, issue 9). ``_busy`` says the same in ORM terms for the other readers."""
+    if not user_ids:
+        return Availability(busy=frozenset(), blocked=frozenset(), caller_online=False)
+    sql = _availability_sql(len(user_ids), exclude_call is not None, caller_presence)
+    values: list[Any] = [*ACTIVE_STATES, *LIVE_CALL_STATES, *user_ids]
+    if exclude_call is not None:
+        values.append(Call._meta.pk.get_db_prep_value(exclude_call.pk, connection))
+    values += [caller_id, *user_ids]
     if caller_presence:
-        tagged.append(
-            DeviceConnection.objects.filter(user_id=caller_id, last_seen__gte=fresh_since())
-            .annotate(tag=Value("online"))
-            .values_list("tag", "user_id")
-        )
-    first, *rest = [qs.order_by() for qs in tagged]
-    rows = list(first.union(*rest))
+        seen = DeviceConnection._meta.get_field("last_seen")
+        values += [caller_id, seen.get_db_prep_value(fresh_since(), connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        rows = cursor.fetchall()
     return Availability(
         busy=frozenset(uid for tag, uid in rows if tag == "busy"),
         blocked=frozenset(uid for tag, uid in rows if tag == "blocked"),
         caller_online=any(tag == "online" for tag, _ in rows),
     )
+
+
+@functools.cache
+def _availability_sql(users: int, excluding: bool, presence: bool) -> str:
+    """The statement for ``users`` ids (its parameters in the order ``availability`` gives)."""
+    q = connection.ops.quote_name
+    part, call, block, device = (
+        q(m._meta.db_table) for m in (Participant, Call, Block, DeviceConnection)
+    )
+    ids = ", ".join(["%s"] * users)
+    busy = (
+        f"SELECT 'busy', p.user_id FROM {part} p INNER JOIN {call} c ON c.id = p.call_id"
+        f" WHERE p.state IN ({', '.join(['%s'] * len(ACTIVE_STATES))})"
+        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))}) AND p.user_id IN ({ids})"
+        + (" AND p.call_id <> %s" if excluding else "")
+    )
+    blocked = (
+        f"SELECT 'blocked', blocker_id FROM {block} WHERE blocked_id = %s AND blocker_id IN ({ids})"
+    )
+    parts = [busy, blocked]
+    if presence:
+        parts.append(
+            f"SELECT 'online', user_id FROM {device} WHERE user_id = %s AND last_seen >= %s"
+        )
+    return " UNION ".join(parts)
 
 
 def pending_deadlines() -> list[tuple[float, str, Any]]:
