@@ -1,5 +1,5 @@
 """Push (issue 12): rings and stops for devices that hold no socket (API.md "Push",
-docs/push.md, docs/push-providers.md).
+docs/push.md).
 
 A provider is on only when its credentials are set: with none of these, push is off and the
 call path reads nothing about push devices. Base URLs and CA bundles exist so tests (and

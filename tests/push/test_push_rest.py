@@ -321,3 +321,32 @@ def test_rest_ack_errors(users: dict[str, Any], client_for: Any) -> None:
         f"/api/calls/{call['id']}/ack/", {"device_id": "x" * 65}, format="json"
     )
     assert error_fields(res) == {"device_id"}
+
+
+def test_a_password_change_removes_the_push_devices_registered_with_a_token(
+    users: dict[str, Any], push_on: Gateway
+) -> None:
+    phone_of(users, "bob", "phone").post(
+        "/api/push/devices/", fcm("phone", "t-phone"), format="json"
+    )
+    browser = APIClient()
+    browser.force_authenticate(users["bob"])  # a session: no token to hang the registration off
+    browser.post("/api/push/devices/", fcm("browser", "t-browser"), format="json")
+
+    bob = users["bob"]
+    bob.set_password("a new password")
+    bob.save()
+    # The token-made registration goes with the token; the session-made one stays (the browser
+    # app deletes it itself at sign-out).
+    assert list(PushDevice.objects.values_list("device_id", flat=True)) == ["browser"]
+
+
+@pytest.mark.parametrize("end", ["cancel", "reject", "accept"])
+def test_rest_ack_of_an_invitation_that_no_longer_rings_is_409(
+    users: dict[str, Any], client_for: Any, end: str
+) -> None:
+    call = start_call(client_for("alice"), "bob")
+    actor = client_for("alice" if end == "cancel" else "bob")
+    assert actor.post(f"/api/calls/{call['id']}/{end}/", {}, format="json").status_code == 200
+    res = client_for("bob").post(f"/api/calls/{call['id']}/ack/", {}, format="json")
+    assert res.status_code == 409 and res.json()["error"]["code"] == "invalid_state"

@@ -26,8 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
-    CABundleError,
-    LoopClient,
+    HTTPSender,
     compact_json,
     config_error,
     expired_result,
@@ -35,7 +34,6 @@ from .common import (
     seconds_left,
     setting,
     transient,
-    unreachable,
 )
 
 PROVIDER = "apns"
@@ -77,9 +75,10 @@ def alert_payload(message: PushMessage) -> dict[str, Any]:
     return {**payload, "aps": aps}
 
 
-class APNsSender:
-    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
-    setting."""
+class APNsSender(HTTPSender):
+    """APNs for both ``apns`` and ``apns_voip`` (one HTTP/2 connection)."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -96,15 +95,10 @@ class APNsSender:
         self._team_id = setting("APNS_TEAM_ID", team_id)
         self._topic = setting("APNS_TOPIC", topic)
         self._base_url = setting("APNS_BASE_URL", base_url, DEFAULT_BASE_URL)
-        self._ca_bundle: str | None = setting("APNS_CA_BUNDLE", ca_bundle) or None
-        self._http = LoopClient(ca_bundle=self._ca_bundle, http2=True, base_url=self._base_url)
+        self._connect("APNS_CA_BUNDLE", ca_bundle, http2=True, base_url=self._base_url)
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._key_error = ""
         self._token: tuple[str, float] | None = None  # (JWT, issued at)
-
-    @classmethod
-    def from_settings(cls) -> APNsSender:
-        return cls()
 
     def _signing_key(self) -> ec.EllipticCurvePrivateKey | None:
         if self._key is None and not self._key_error:
@@ -177,15 +171,7 @@ class APNsSender:
         if isinstance(built, PushResult):
             return built
         headers, body = built
-        try:
-            response = await self._http.get().post(
-                f"/3/device/{message.token}", content=body, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            return unreachable(PROVIDER, exc)
-        except CABundleError as exc:
-            return config_error(PROVIDER, str(exc))
-        return self._result(response)
+        return await self._post(f"/3/device/{message.token}", content=body, headers=headers)
 
     def _result(self, response: httpx.Response) -> PushResult:
         status = response.status_code
@@ -208,9 +194,6 @@ class APNsSender:
         if status == 429 or status >= 500:
             return transient(response, reason)
         return PushResult(Outcome.FAILED, status=status, detail=reason)
-
-    async def close(self) -> None:
-        await self._http.aclose()
 
 
 def dead_since(data: dict[str, Any]) -> datetime | None:

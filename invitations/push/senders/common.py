@@ -1,4 +1,5 @@
-"""What every HTTP sender shares: time left, Retry-After, TLS trust, the async client, the logger.
+"""What every HTTP sender shares: time left, Retry-After, TLS trust, the async client, the logger,
+and ``HTTPSender``: settings with keyword overrides, ``from_settings()``, the POST, ``close()``.
 
 Kept apart from ``base.py`` (the fixed interface) so providers share one reading of the rules that
 must not drift between them: a push is never sent once its deadline has passed, and a
@@ -13,7 +14,7 @@ import logging
 import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 from django.conf import settings
@@ -136,3 +137,48 @@ def config_error(provider: str, detail: str, status: int | None = None) -> PushR
     # Loud on purpose: every push to this provider fails until an operator fixes the settings.
     logger.error("push %s: configuration error (%s): %s", provider, status, detail)
     return PushResult(Outcome.CONFIG_ERROR, status=status, detail=detail)
+
+
+class HTTPSender:
+    """The frame of a provider's sender over one ``LoopClient``.
+
+    Built with no arguments from settings (``from_settings()``); a keyword given wins over its
+    setting. A subclass names its ``provider``, reads its own settings in ``__init__`` (with
+    ``setting(NAME, keyword)``) and calls ``_connect``; ``_post`` sends and hands the answer to
+    its ``_result``, turning a failed connection or an unreadable CA bundle into a result.
+    """
+
+    provider: ClassVar[str]
+    _ca_bundle: str | None
+    _http: LoopClient
+
+    def _connect(
+        self,
+        ca_bundle_setting: str,
+        ca_bundle: str | None,
+        *,
+        http2: bool = False,
+        base_url: str = "",
+    ) -> None:
+        """The CA bundle (``ca_bundle``, else the setting; empty: the system's CAs), the client."""
+        self._ca_bundle = setting(ca_bundle_setting, ca_bundle) or None
+        self._http = LoopClient(ca_bundle=self._ca_bundle, http2=http2, base_url=base_url)
+
+    @classmethod
+    def from_settings(cls) -> Self:
+        return cls()
+
+    def _result(self, response: httpx.Response) -> PushResult:
+        raise NotImplementedError
+
+    async def _post(self, url: str, **kwargs: Any) -> PushResult:
+        try:
+            response = await self._http.get().post(url, **kwargs)
+        except httpx.HTTPError as exc:
+            return unreachable(self.provider, exc)
+        except CABundleError as exc:
+            return config_error(self.provider, str(exc))
+        return self._result(response)
+
+    async def close(self) -> None:
+        await self._http.aclose()

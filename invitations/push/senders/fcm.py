@@ -28,8 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
-    CABundleError,
-    LoopClient,
+    HTTPSender,
     config_error,
     expired_result,
     json_body,
@@ -83,9 +82,10 @@ def error_codes(data: dict[str, Any]) -> tuple[str, str, set[str], str]:
     return str(error.get("status", "")), str(error.get("message", "")), codes, " ".join(fields)
 
 
-class FCMSender:
-    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
-    setting."""
+class FCMSender(HTTPSender):
+    """FCM HTTP v1, with its OAuth2 token from the service account."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -96,15 +96,10 @@ class FCMSender:
     ) -> None:
         self._account_file = setting("FCM_SERVICE_ACCOUNT_FILE", service_account_file)
         self._base_url = setting("FCM_BASE_URL", base_url, DEFAULT_BASE_URL)
-        self._ca_bundle: str | None = setting("FCM_CA_BUNDLE", ca_bundle) or None
-        self._http = LoopClient(ca_bundle=self._ca_bundle, base_url=self._base_url)
+        self._connect("FCM_CA_BUNDLE", ca_bundle, base_url=self._base_url)
         self._credentials: service_account.Credentials | None = None
         self._session: requests.Session | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-    @classmethod
-    def from_settings(cls) -> FCMSender:
-        return cls()
 
     def _load(self) -> service_account.Credentials:
         credentials: service_account.Credentials = (
@@ -163,17 +158,11 @@ class FCMSender:
             # FCM refuses the message if the token belongs to another app.
             android["restricted_package_name"] = message.app_id
         body = {"message": {"token": message.token, "data": data, "android": android}}
-        try:
-            response = await self._http.get().post(
-                f"/v1/projects/{project}/messages:send",
-                json=body,
-                headers={"authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError as exc:
-            return unreachable(PROVIDER, exc)
-        except CABundleError as exc:
-            return config_error(PROVIDER, str(exc))
-        return self._result(response)
+        return await self._post(
+            f"/v1/projects/{project}/messages:send",
+            json=body,
+            headers={"authorization": f"Bearer {token}"},
+        )
 
     def _result(self, response: httpx.Response) -> PushResult:
         status = response.status_code
@@ -196,7 +185,7 @@ class FCMSender:
         return PushResult(Outcome.FAILED, status=status, detail=detail)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await super().close()
         if self._session is not None:
             self._session.close()
             self._session = None

@@ -28,15 +28,13 @@ from pywebpush import WebPusher
 
 from .base import Outcome, PushMessage, PushResult
 from .common import (
-    CABundleError,
-    LoopClient,
+    HTTPSender,
     compact_json,
     config_error,
     expired_result,
     seconds_left,
     setting,
     transient,
-    unreachable,
 )
 
 PROVIDER = "webpush"
@@ -84,9 +82,10 @@ def generate_vapid_keys() -> tuple[str, str]:
     return private, public_key_b64(Vapid(key))
 
 
-class WebPushSender:
-    """Built with no arguments from settings (``from_settings()``); a keyword given wins over its
-    setting."""
+class WebPushSender(HTTPSender):
+    """Web Push to whichever push service a subscription's endpoint names."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -99,15 +98,10 @@ class WebPushSender:
         self._private_key = setting("WEBPUSH_VAPID_PRIVATE_KEY", vapid_private_key)
         self._public_key = setting("WEBPUSH_VAPID_PUBLIC_KEY", vapid_public_key)
         self._subject = setting("WEBPUSH_VAPID_SUBJECT", vapid_subject)
-        self._ca_bundle: str | None = setting("WEBPUSH_CA_BUNDLE", ca_bundle) or None
-        self._http = LoopClient(ca_bundle=self._ca_bundle)
+        self._connect("WEBPUSH_CA_BUNDLE", ca_bundle)
         self._vapid: Vapid | None = None
         self._vapid_error = ""
         self._tokens: dict[str, tuple[str, float]] = {}  # origin -> (Authorization, its exp)
-
-    @classmethod
-    def from_settings(cls) -> WebPushSender:
-        return cls()
 
     def _signer(self) -> Vapid | None:
         if self._vapid is None and not self._vapid_error:
@@ -164,13 +158,7 @@ class WebPushSender:
             "urgency": "high" if message.kind == "ring" else "normal",
             "topic": topic_for(message.collapse_id),
         }
-        try:
-            response = await self._http.get().post(endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return unreachable(PROVIDER, exc)
-        except CABundleError as exc:
-            return config_error(PROVIDER, str(exc))
-        return self._result(response)
+        return await self._post(endpoint, content=body, headers=headers)
 
     def _result(self, response: httpx.Response) -> PushResult:
         status = response.status_code
@@ -185,6 +173,3 @@ class WebPushSender:
             # The push service refused our VAPID token (or the key the browser subscribed with).
             return config_error(PROVIDER, detail or "VAPID refused", status)
         return PushResult(Outcome.FAILED, status=status, detail=detail)
-
-    async def close(self) -> None:
-        await self._http.aclose()
