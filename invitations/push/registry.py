@@ -63,7 +63,11 @@ _KWARGS[Provider.APNS_VOIP] = _KWARGS[Provider.APNS]
 
 # Settings that must all be set for a provider to be on.
 _REQUIRED = {
-    Provider.WEBPUSH: ("WEBPUSH_VAPID_PRIVATE_KEY", "WEBPUSH_VAPID_PUBLIC_KEY"),
+    Provider.WEBPUSH: (
+        "WEBPUSH_VAPID_PRIVATE_KEY",
+        "WEBPUSH_VAPID_PUBLIC_KEY",
+        "WEBPUSH_VAPID_SUBJECT",  # push services refuse a VAPID token without one
+    ),
     Provider.APNS: ("APNS_KEY_FILE", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
     Provider.APNS_VOIP: ("APNS_KEY_FILE", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
     Provider.FCM: ("FCM_SERVICE_ACCOUNT_FILE",),

@@ -353,7 +353,7 @@ def test_pushes_owed_when_the_worker_was_down_go_out_when_one_starts(
     assert len(push_on.received) == 2
 
 
-def test_a_configuration_error_is_logged_loudly_and_keeps_the_device(
+def test_a_refused_signature_is_logged_loudly_retried_and_keeps_the_device(
     users: dict[str, Any], push_on: Gateway, settings: Any, caplog: Any
 ) -> None:
     settings.PUSH_WEBHOOK_SECRET = "whsec_" + "B" * 32  # not the gateway's: it answers 401
@@ -362,7 +362,7 @@ def test_a_configuration_error_is_logged_loudly_and_keeps_the_device(
     deliver()
     assert PushDevice.objects.filter(pk=device.pk).exists()
     row = PushDelivery.objects.get()
-    assert row.state == DeliveryState.FAILED and row.last_status == 401
+    assert row.state == DeliveryState.PENDING and row.last_status == 401  # retried (API.md)
     assert any(
         r.levelname == "ERROR" and "refused our credentials" in r.getMessage()
         for r in caplog.records

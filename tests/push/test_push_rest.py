@@ -27,6 +27,7 @@ def webpush_on(settings: Any, push_on: Gateway) -> None:
     """Web Push configured (registering sends nothing: any key will do)."""
     settings.WEBPUSH_VAPID_PRIVATE_KEY = "test-private"
     settings.WEBPUSH_VAPID_PUBLIC_KEY = "BTestPublicKey"
+    settings.WEBPUSH_VAPID_SUBJECT = "mailto:ops@callsite.test"
     settings.WEBPUSH_ENDPOINT_HOSTS = ["127.0.0.1", "push.services.mozilla.com"]
 
 
@@ -62,6 +63,14 @@ def test_config_lists_the_configured_providers_and_the_vapid_key(
         "providers": ["webpush", "apns", "apns_voip", "fcm"],
         "webpush": {"vapid_public_key": "BTestPublicKey"},
     }
+
+
+def test_webpush_is_off_without_a_vapid_subject(
+    client_for: Any, webpush_on: None, settings: Any
+) -> None:
+    settings.WEBPUSH_VAPID_SUBJECT = ""  # push services would refuse every VAPID token
+    res = client_for("alice").get("/api/push/config/")
+    assert res.json()["webpush"] is None and "webpush" not in res.json()["providers"]
 
 
 def test_config_needs_a_login() -> None:

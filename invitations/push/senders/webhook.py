@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,8 @@ from .base import Outcome, PushMessage, PushResult
 from .common import parse_retry_after, verify_for
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+logger = logging.getLogger(__name__)
 
 
 def message_id(message: PushMessage) -> str:
@@ -76,14 +79,16 @@ class WebhookSender:
             if message.token in _rejected(response):
                 return PushResult(Outcome.DEAD, status=status, detail="rejected by the gateway")
             return PushResult(Outcome.SENT, status=status)
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        if status == 429 or status >= 500:
-            return PushResult(
-                Outcome.RETRY, status=status, retry_after=wait, detail=_text(response)
-            )
         if status in (401, 403):
-            return PushResult(Outcome.CONFIG_ERROR, status=status, detail=_text(response))
-        return PushResult(Outcome.FAILED, status=status, detail=_text(response))
+            logger.error(
+                "push: the webhook gateway refused our credentials (status %s); check "
+                "PUSH_WEBHOOK_SECRET. Retrying until the deadline.",
+                status,
+            )
+        # API.md: any other answer is retried with backoff until the deadline, honouring
+        # Retry-After (the gateway is the operator's own: a 4xx may be a deploy in progress).
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return PushResult(Outcome.RETRY, status=status, retry_after=wait, detail=_text(response))
 
     async def close(self) -> None:
         await self.client.aclose()
