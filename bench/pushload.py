@@ -34,21 +34,27 @@ async def register(
 
     async def one(user: int) -> None:
         async with limit:
-            try:
-                status, body, _ = await service.request("POST", "/_fixture/subscribe", "", {})
-                if status != 201:
-                    statuses[f"subscribe {status}"] += 1
+            for attempt in range(3):  # as an app would: a dropped connection is tried again
+                try:
+                    await subscribe_and_register(user)
                     return
-                device = {"device_id": DEVICE_ID, "provider": "webpush"}
-                device["subscription"] = json.loads(body)
-                status, body, _ = await server.request(
-                    "POST", "/api/push/devices/", token_for(user), device
-                )
-                statuses[f"register {status}"] += 1
-                if status not in (200, 201) and len(bodies) < 3:
-                    bodies.append(body[:300].decode(errors="replace"))
-            except Exception as exc:
-                statuses[f"exception {type(exc).__name__}"] += 1
+                except Exception as exc:
+                    if attempt == 2:
+                        statuses[f"exception {type(exc).__name__}"] += 1
+                    await asyncio.sleep(0.2)
+
+    async def subscribe_and_register(user: int) -> None:
+        status, body, _ = await service.request("POST", "/_fixture/subscribe", "", {})
+        if status != 201:
+            statuses[f"subscribe {status}"] += 1
+            return
+        device = {"device_id": DEVICE_ID, "provider": "webpush", "subscription": json.loads(body)}
+        status, body, _ = await server.request(
+            "POST", "/api/push/devices/", token_for(user), device
+        )
+        statuses[f"register {status}"] += 1
+        if status not in (200, 201) and len(bodies) < 3:
+            bodies.append(body[:300].decode(errors="replace"))
 
     await asyncio.gather(*(one(u) for u in users))
     server.close()
