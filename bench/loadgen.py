@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import raise_fd_limit, token_for, username_for  # noqa: E402
 from cycleload import cycles  # noqa: E402
 from http11 import HttpPool  # noqa: E402
+from pushload import post_at_rate, register  # noqa: E402
 from sockets import Listener, open_device, paced, ws_url  # noqa: E402
 
 # --- messages at a fixed rate --------------------------------------------------------------------
@@ -55,6 +56,7 @@ async def invite_at_rate(
     free_callers = collections.deque(callers)
     free_callees = collections.deque(callees)
     sent: dict[str, float] = {}
+    answered: dict[str, float] = {}  # when each 201 was read, for the push part's split
     statuses: collections.Counter[str] = collections.Counter()
     bodies: list[str] = []
     response_ms: list[float] = []
@@ -84,6 +86,7 @@ async def invite_at_rate(
                     bodies.append(body[:300].decode(errors="replace"))
                 return
             sent[tag] = at
+            answered[tag] = time.monotonic()
             call_id = json.loads(body)["call"]["id"]
             if cancel_after < 0:
                 deferred.append((token, call_id))
@@ -122,6 +125,7 @@ async def invite_at_rate(
     pool.close()
     return {
         "sent": sent,
+        "answered": answered,
         "attempted": total - skipped,
         "skipped": skipped,
         "statuses": dict(statuses),
@@ -255,6 +259,10 @@ async def main() -> None:
                 reply(await invite_at_rate(**req))
             elif cmd == "cancel_calls":
                 reply({"statuses": await cancel_calls(**req)})
+            elif cmd == "push_register":
+                reply(await register(**req))
+            elif cmd == "fixture_post":
+                reply(await post_at_rate(**req))
             elif cmd == "relay":
                 reply(await relay_at_rate(relays, **req))
             elif cmd == "relay_open":

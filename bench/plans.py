@@ -6,8 +6,19 @@ from dataclasses import dataclass, replace
 
 # invite: scenario 1; storm: the connect storm; storm-nosub: the same without subscribing (an
 # extra row); reconnect: every idle socket cut and reconnected at once; cross: scenario 5;
-# relay: the bare relay baseline; cycles: scenario 2; timers: scenario 4.
-PARTS = ("invite", "storm", "storm-nosub", "reconnect", "cross", "relay", "cycles", "timers")
+# relay: the bare relay baseline; cycles: scenario 2; timers: scenario 4; push: ring-push
+# latency to offline users' Web Push devices (issue 12, bench/pushbench.py).
+PARTS = (
+    "invite",
+    "storm",
+    "storm-nosub",
+    "reconnect",
+    "cross",
+    "relay",
+    "cycles",
+    "timers",
+    "push",
+)
 
 
 @dataclass
@@ -33,6 +44,8 @@ class Plan:
     storm_rate: int = 100  # invitations per second, starting with the storm
     storm_secs: float = 2.0
     storm_open_timeout: float = 45.0  # a storm socket without session.ready by then has failed
+    push_users: int = 200  # offline users with one Web Push device each; one invite each per rate
+    push_rates: tuple[int, ...] = (50, 200)  # issue 12's rates
     watch: int = 50  # every socket subscribes to this many users' presence, as the app does
     lost_after: float = 10.0  # an invitation not rung within this many seconds is lost
     drain: float = 10.0  # how long a rate phase waits for slow REST answers
@@ -61,7 +74,9 @@ def _full() -> Plan:
     # Issue 9's storm and timers.
     plan = replace(plan, storm_sockets=1000, storm_secs=10.0, storm_open_timeout=120.0)
     plan = replace(plan, timer_counts=(10000, 100000), timer_spread=60.0, timer_max_wait=420.0)
-    return replace(plan, timer_sockets=2000)
+    plan = replace(plan, timer_sockets=2000)
+    # Issue 12's ring push: 1,000 offline users (20 s at 50/s, 5 s at 200/s).
+    return replace(plan, push_users=1000)
 
 
 PLANS = {"quick": Plan(), "full": _full()}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, ROOT
+from pushbench import PUSH_HEAD, push_rows
 from stage import Results
 from targets import baseline_for, cpu_ms_per_message, fmt, ratio, targets
 
@@ -146,6 +147,20 @@ def markdown(res: Results, machine: str, started: str, secs: float) -> str:
             timer_rows,
         ),
     ]
+    if res.push:
+        out += [
+            "",
+            "**Ring push** (issue 12, bench/pushbench.py: offline users, one Web Push device "
+            "each, no socket; latency from the REST invite written to the local Web Push fixture "
+            "holding the ring push, VAPID-signed and aes128gcm-encrypted by the server; one "
+            f"invitation per push user per rate; lost = no ring within {plan.lost_after:.0f} s; "
+            "split into the REST answer and the push after the `201`. Baselines at the same "
+            "rate: the same invitations to offline users without a device, and bare POSTs from "
+            "a client to the fixture. Server CPU per invite: server, workers, PostgreSQL and "
+            "Redis over the phase, divided by the invitations).",
+            "",
+            *table(PUSH_HEAD, push_rows(res)),
+        ]
     if res.notes:
         out += ["", "Notes: " + "; ".join(res.notes[:5])]
     return "\n".join(out) + "\n"
@@ -157,7 +172,7 @@ def plot(res: Results, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = {k: v for k, v in res.latencies.items() if v and not k.startswith("timers")}
+    series = {k: v for k, v in res.latencies.items() if v and not k.startswith(("timers", "push"))}
     topos = [t for t in ("embedded", "production") if any(f" {t} " in k for k in series)]
     if not topos:
         return
@@ -210,6 +225,7 @@ def write(res: Results, tables: str, started: str, machine: str, secs: float) ->
         "cycles": res.cycles,
         "idle": res.idle,
         "timers": res.timers,
+        "push": res.push,
     }
     (RESULTS / f"results-{mode}.json").write_text(json.dumps(raw, indent=1) + "\n")
     plot(res, RESULTS / f"latency-{mode}.png")

@@ -10,6 +10,8 @@ measures, with clients in separate processes speaking real HTTP and WebSockets, 
 subscribed to presence as the browser app is (bench/scenarios.py has one function per scenario):
 
 - a connect storm (embedded): N sockets at once on a fresh server, invitations right away;
+- ring push (issue 12): invite to a push service fixture receiving the ring, for offline users
+  with one Web Push device each, beside the fixture's own round trip (bench/pushbench.py);
 1. invite to ring at fixed rates with N idle users connected, beside a bare Channels relay;
 2. full call cycles (invite, ack, accept, end) in a closed loop, with the CPU of every process;
 3. memory per idle socket and the connect rate of a reconnect storm;
@@ -44,6 +46,7 @@ from common import (  # noqa: E402
     raise_fd_limit,
 )
 from plans import PARTS, PLANS, Plan  # noqa: E402
+from pushbench import ring_push  # noqa: E402
 from report import markdown, write  # noqa: E402
 from scenarios import (  # noqa: E402
     call_cycles,
@@ -77,7 +80,8 @@ def run_topology(topo: Topology, res: Results) -> None:
     pair_base = top + plan.callers + plan.cross_users
     storm_base = pair_base + 2 * plan.cycle_pairs
     storm_users = plan.storm_sockets + int(plan.storm_rate * plan.storm_secs)
-    users = storm_base + 2 * storm_users
+    push_base = storm_base + 2 * storm_users  # push devices' users, callers, no-device users
+    users = push_base + (3 * plan.push_users if "push" in plan.parts else 0)
     t0 = time.monotonic()
     info = djangotool(topo, "setup", "--users", str(users))
     log(f"   migrated, {users} users and tokens in {time.monotonic() - t0:.1f} s ({info})")
@@ -86,7 +90,7 @@ def run_topology(topo: Topology, res: Results) -> None:
             if part in plan.parts:
                 first = storm_base + k * storm_users
                 connect_storm(topo, res, first, subscribed=part == "storm")
-    if plan.parts - {"timers", "storm", "storm-nosub"}:
+    if plan.parts - {"timers", "storm", "storm-nosub", "push"}:
         procs = ProcessGroup()
         try:
             names = ["a", "b"] if topo.production else ["a"]
@@ -113,6 +117,8 @@ def run_topology(topo: Topology, res: Results) -> None:
                 inviter.close()
         finally:
             procs.stop_all()
+    if "push" in plan.parts:  # its own server(s), with Web Push on, and the fixtures
+        ring_push(topo, res, push_base)
     if "timers" in plan.parts:
         timers(topo, res)
 
@@ -134,6 +140,8 @@ def parse_plan() -> tuple[Plan, bool]:
     parser.add_argument("--rates", help="comma-separated invitation rates per second")
     parser.add_argument("--timer-counts", help="comma-separated pending timer counts")
     parser.add_argument("--rate-secs", type=float, help="seconds of sending per rate")
+    parser.add_argument("--push-users", type=int, help="offline users with a Web Push device")
+    parser.add_argument("--push-rates", help="comma-separated invitation rates of the push part")
     parser.add_argument("--name", help="write results-<name>.*; a partial run defaults to 'custom'")
     args = parser.parse_args()
     plan = PLANS["full" if args.full else "quick"]
@@ -144,14 +152,19 @@ def parse_plan() -> tuple[Plan, bool]:
     if args.sockets:
         plan.levels = plan.s1_levels = (args.sockets,)
         plan.baseline_users = args.sockets  # the relay holds as many idle sockets
-    numbers = {"rates": args.rates, "timer_counts": args.timer_counts}
+    numbers = {
+        "rates": args.rates,
+        "timer_counts": args.timer_counts,
+        "push_rates": args.push_rates,
+    }
     for name, given in numbers.items():
         if given:
             setattr(plan, name, tuple(int(v) for v in given.split(",")))
-    for name in ("storm_sockets", "rate_secs"):
+    for name in ("storm_sockets", "rate_secs", "push_users"):
         if getattr(args, name):
             setattr(plan, name, getattr(args, name))
-    custom = any([args.parts, args.sockets, args.storm_sockets, args.rate_secs, *numbers.values()])
+    given = [args.parts, args.sockets, args.storm_sockets, args.rate_secs, args.push_users]
+    custom = any([*given, *numbers.values()])
     if args.name or custom:
         # A partial run never overwrites the quick or full results the README shows.
         plan.mode = args.name or "custom"

@@ -44,6 +44,7 @@ class Results:
     cycles: list[dict[str, Any]] = field(default_factory=list)
     idle: list[dict[str, Any]] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
+    push: list[dict[str, Any]] = field(default_factory=list)  # ring-push latency (issue 12)
     latencies: dict[str, list[float]] = field(default_factory=dict)  # for the plot
     notes: list[str] = field(default_factory=list)
     seq: int = 0
