@@ -172,8 +172,9 @@ def live_sessions(keys: Iterable[str]) -> set[str]:
     now = timezone.now()
     for i in range(0, len(wanted), 500):
         alive.update(
-            model.objects.filter(session_key__in=wanted[i : i + 500], expire_date__gt=now)
-            .values_list("session_key", flat=True)
+            model.objects.filter(
+                session_key__in=wanted[i : i + 500], expire_date__gt=now
+            ).values_list("session_key", flat=True)
         )
     return alive
 

@@ -163,7 +163,12 @@ def _job(row: PushDelivery) -> Job:
 
 
 def _event(
-    row: PushDelivery, outcome: str, status: int | None, latency_ms: float | None, detail: str
+    row: PushDelivery,
+    outcome: str,
+    status: int | None,
+    latency_ms: float | None,
+    detail: str,
+    started: datetime | None = None,
 ) -> CallEvent:
     return CallEvent(
         call_id=row.call_id,
@@ -177,22 +182,32 @@ def _event(
             "outcome": outcome,
             "status": status,
             "latency_ms": latency_ms,
+            # When the request left (the row is written after its answer came back).
+            "started_at": started.isoformat() if started else None,
             "attempt": row.attempts,
             "detail": detail,
         },
     )
 
 
-def record(job: Job, result: PushResult, latency_ms: float, now: datetime) -> str:
+def record(
+    job: Job,
+    result: PushResult,
+    latency_ms: float,
+    now: datetime,
+    started: datetime | None = None,
+) -> str:
     """Write one attempt's outcome; returns the row's new state."""
     try:
         with transaction.atomic():
-            return _record(job, result, latency_ms, now)
+            return _record(job, result, latency_ms, now, started)
     finally:
         close_old_connections()
 
 
-def _record(job: Job, result: PushResult, latency_ms: float, now: datetime) -> str:
+def _record(
+    job: Job, result: PushResult, latency_ms: float, now: datetime, started: datetime | None
+) -> str:
     row = (
         PushDelivery.objects.select_related("participant", "push_device")
         .filter(pk=job.delivery_id)
@@ -234,7 +249,7 @@ def _record(job: Job, result: PushResult, latency_ms: float, now: datetime) -> s
     PushDelivery.objects.filter(pk=row.pk, state=DeliveryState.PENDING).update(**changes)
     row.attempts = job.attempt
     CallEvent.objects.bulk_create(
-        [_event(row, str(result.outcome), result.status, latency_ms, detail)]
+        [_event(row, str(result.outcome), result.status, latency_ms, detail, started)]
     )
     return str(changes.get("state", DeliveryState.PENDING))
 
@@ -310,9 +325,10 @@ class DeliveryWorker:
 
     async def _send(self, job: Job, release: bool = False) -> None:
         try:
+            started = timezone.now()
             result, latency_ms = await self._attempt(job)
             state = await sync_to_async(record, thread_sensitive=False)(
-                job, result, latency_ms, timezone.now()
+                job, result, latency_ms, timezone.now(), started
             )
             if result.outcome == Outcome.SENT:
                 self.sent += 1
