@@ -1,24 +1,14 @@
 """Which providers this server can push through, and one sender for each.
 
-A provider is configured when its settings are (callsite/settings/push.py) and its
-sender's module is importable; with ``PUSH_WEBHOOK_URL`` and ``PUSH_WEBHOOK_SECRET`` set, the
-webhook gateway takes apns, apns_voip and fcm instead of Apple and Google.
-
-Provider senders are imported lazily, by module and class name, so a deployment (or a branch)
-without one simply does not offer that provider:
-
-- ``invitations.push.senders.webpush.WebPushSender``
-- ``invitations.push.senders.apns.APNsSender`` (apns and apns_voip share one instance)
-- ``invitations.push.senders.fcm.FCMSender``
-
-Each is built with ``Class.from_settings()`` when the class has it, else with the keyword
-arguments of ``_KWARGS`` below, read from settings.
+A provider is configured when its settings are (callsite/settings/push.py); with
+``PUSH_WEBHOOK_URL`` and ``PUSH_WEBHOOK_SECRET`` set, the webhook gateway takes apns, apns_voip and
+fcm instead of Apple and Google. Each sender reads its own settings (``from_settings()``);
+apns and apns_voip share one instance.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,39 +17,19 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from .models import Provider
+from .senders.apns import APNsSender
 from .senders.base import Sender
+from .senders.fcm import FCMSender
+from .senders.webpush import WebPushSender
 
 logger = logging.getLogger(__name__)
 
-_CLASSES = {
-    Provider.WEBPUSH: ("invitations.push.senders.webpush", "WebPushSender"),
-    Provider.APNS: ("invitations.push.senders.apns", "APNsSender"),
-    Provider.APNS_VOIP: ("invitations.push.senders.apns", "APNsSender"),
-    Provider.FCM: ("invitations.push.senders.fcm", "FCMSender"),
+_BUILDERS: dict[str, Callable[[], Sender]] = {
+    Provider.WEBPUSH: WebPushSender.from_settings,
+    Provider.APNS: APNsSender.from_settings,
+    Provider.APNS_VOIP: APNsSender.from_settings,  # the same builder: one shared instance
+    Provider.FCM: FCMSender.from_settings,
 }
-
-_KWARGS: dict[str, Callable[[], dict[str, Any]]] = {
-    Provider.WEBPUSH: lambda: {
-        "vapid_private_key": settings.WEBPUSH_VAPID_PRIVATE_KEY,
-        "vapid_public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY,
-        "vapid_subject": settings.WEBPUSH_VAPID_SUBJECT,
-        "ca_bundle": settings.WEBPUSH_CA_BUNDLE,
-    },
-    Provider.APNS: lambda: {
-        "key_file": settings.APNS_KEY_FILE,
-        "key_id": settings.APNS_KEY_ID,
-        "team_id": settings.APNS_TEAM_ID,
-        "topic": settings.APNS_TOPIC,
-        "base_url": settings.APNS_BASE_URL,
-        "ca_bundle": settings.APNS_CA_BUNDLE,
-    },
-    Provider.FCM: lambda: {
-        "service_account_file": settings.FCM_SERVICE_ACCOUNT_FILE,
-        "base_url": settings.FCM_BASE_URL,
-        "ca_bundle": settings.FCM_CA_BUNDLE,
-    },
-}
-_KWARGS[Provider.APNS_VOIP] = _KWARGS[Provider.APNS]
 
 # Settings that must all be set for a provider to be on.
 _REQUIRED = {
@@ -80,19 +50,6 @@ def webhook_enabled() -> bool:
     return bool(settings.PUSH_WEBHOOK_URL and settings.PUSH_WEBHOOK_SECRET)
 
 
-def _sender_class(provider: str) -> type | None:
-    module_name, class_name = _CLASSES[Provider(provider)]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        # Only the module itself missing means "not offered"; a broken one is a bug to see.
-        if exc.name != module_name:
-            raise
-        return None
-    cls: type | None = getattr(module, class_name, None)
-    return cls
-
-
 @functools.cache
 def configured_providers() -> tuple[str, ...]:
     """The providers this server pushes through, in API.md's order. Read from settings once."""
@@ -101,10 +58,7 @@ def configured_providers() -> tuple[str, ...]:
         if provider in NATIVE and webhook_enabled():
             enabled.append(provider)
         elif all(getattr(settings, name, "") for name in _REQUIRED[Provider(provider)]):
-            if _sender_class(provider) is not None:
-                enabled.append(provider)
-            else:
-                logger.warning("push: %s is configured but its sender is not installed", provider)
+            enabled.append(provider)
     return tuple(enabled)
 
 
@@ -127,17 +81,13 @@ def build_senders() -> dict[str, Sender]:
         )
         for native in NATIVE:
             senders[native] = gateway
-    by_class: dict[type, Sender] = {}
+    built: dict[Callable[[], Sender], Sender] = {}
     for provider in providers:
-        if provider in senders:
-            continue
-        cls = _sender_class(provider)
-        if cls is None:
-            continue
-        if cls not in by_class:
-            factory = getattr(cls, "from_settings", None)
-            by_class[cls] = factory() if factory is not None else cls(**_KWARGS[provider]())
-        senders[provider] = by_class[cls]
+        if provider not in senders:
+            build = _BUILDERS[provider]
+            if build not in built:
+                built[build] = build()
+            senders[provider] = built[build]
     return senders
 
 
