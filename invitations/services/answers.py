@@ -91,6 +91,15 @@ def _move_ringing_invitation(
     return call, me, participants
 
 
+def _answered(call: Call, me: Participant, device_id: str, stop: str) -> Outbox:
+    """The outbox of an invitee's answer: everyone hears their new state, and the devices a
+    push rang stop ringing (``stop``: the reason), except the one that answered."""
+    box = Outbox(call)
+    state_changed(box, me, device_id)
+    box.ring_stopped(me, stop, device_id)
+    return box
+
+
 def _answer_expiring_late(answer: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
     """Run an answer (accept, reject); if the invitation turned out late, expire it (in its own
     transaction, as the timer would: on SQLite a transaction takes the write lock at once) and
@@ -136,9 +145,7 @@ def _accept(
             extended_data=extended_data,
             device_id=device_id,
         )
-        box = Outbox(call)
-        state_changed(box, me, device_id)
-        box.ring_stopped(me, "answered_elsewhere", device_id)
+        box = _answered(call, me, device_id, "answered_elsewhere")
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
 
@@ -180,9 +187,7 @@ def _reject(
             extended_data=extended_data,
             device_id=device_id,
         )
-        box = Outbox(call)
-        state_changed(box, me, device_id)
-        box.ring_stopped(me, "rejected", device_id)
+        box = _answered(call, me, device_id, "rejected")
         end_if_over(
             call,
             operator=actor,
