@@ -141,16 +141,6 @@ def presence_snapshot(usernames: list[str]) -> dict[str, Any]:
     }
 
 
-def busy_user_ids(user_ids: list[int], *, exclude_call: Call | None = None) -> set[int]:
-    """Users who ring for, or talk in, a call that has not ended."""
-    return set(_busy(user_ids, exclude_call).values_list("user_id", flat=True))
-
-
-def _busy(user_ids: list[int], exclude_call: Call | None) -> QuerySet[Participant]:
-    qs = Participant.objects.active().filter(user_id__in=user_ids, call__state__in=LIVE_CALL_STATES)
-    return qs if exclude_call is None else qs.exclude(call=exclude_call)
-
-
 @dataclass(frozen=True)
 class Availability:
     """Who can be rung, read once under the per-user locks (``availability``)."""
@@ -177,7 +167,7 @@ def availability(
 
     Written in SQL, not built by the ORM: on the hottest write of all, building this query
     through three querysets and a union cost more than running it (17% of a REST invite's CPU,
-    py-spy, issue 9). ``_busy`` says the same in ORM terms for the other readers."""
+    py-spy, issue 9)."""
     if not user_ids:
         return Availability(busy=frozenset(), blocked=frozenset(), caller_online=False)
     sql = _availability_sql(len(user_ids), exclude_call is not None, caller_presence)

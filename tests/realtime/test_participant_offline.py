@@ -75,12 +75,10 @@ async def test_a_closed_tab_in_a_one_to_one_call_ends_it_after_the_grace(
             {"alice": "accepted", "bob": "quit"},
         )
         # And both are free to call again
-        assert (
-            await database_sync_to_async(selectors.busy_user_ids)(
-                [users["alice"].pk, users["bob"].pk]
-            )
-            == set()
+        free = await database_sync_to_async(selectors.availability)(
+            users["alice"].pk, [users["alice"].pk, users["bob"].pk]
         )
+        assert free.busy == set()
 
 
 async def test_a_reload_within_the_grace_keeps_the_call(
