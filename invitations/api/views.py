@@ -202,29 +202,25 @@ class InviteView(APIView):
         return Response({"call": result.call, "errors": result.errors})
 
 
-class CancelView(APIView):
-    @extend_schema(
-        request=s.CancelRequest,
-        responses={200: s.CallOnlySerializer, **ERRORS},
-        summary="Withdraw invitations you sent",
-    )
-    def post(self, request: Request, call_id: str) -> Response:
-        me = signed_in(request)
-        fields = validation.cancel_fields(body(request), me=me.get_username())
-        call = services.cancel(actor=me, call_id=validation.call_id(call_id), **fields)
-        return Response({"call": call})
+Fields = Callable[[dict[str, Any], str], Mapping[str, object]]
+
+
+def body_only(parse: Callable[[dict[str, Any]], Mapping[str, object]]) -> Fields:
+    """A body parser that needs no user, as ``call_action`` calls one: ``(body, me)``."""
+    return lambda data, me: parse(data)
 
 
 def call_action(
     name: str,
     service: Callable[..., dict[str, Any]],
-    fields: Callable[[dict[str, Any]], Mapping[str, object]],
+    fields: Fields,
     request_schema: type[Serializer],
     summary: str,
     description: str | None = None,
 ) -> type[APIView]:
     """The view of ``POST /api/calls/{id}/<action>/`` for an action with nothing of its own: the
-    body parsed by ``fields``, then ``service(actor=, call_id=, **fields)``, answered ``{"call"}``.
+    body parsed by ``fields(body, me)`` (``me``: the user's name), then
+    ``service(actor=, call_id=, **fields)``, answered ``{"call"}``.
     """
 
     class CallActionView(APIView):
@@ -235,8 +231,9 @@ def call_action(
             description=description,
         )
         def post(self, request: Request, call_id: str) -> Response:
-            parsed = fields(body(request))
-            call = service(actor=signed_in(request), call_id=validation.call_id(call_id), **parsed)
+            me = signed_in(request)
+            parsed = fields(body(request), me.get_username())
+            call = service(actor=me, call_id=validation.call_id(call_id), **parsed)
             return Response({"call": call})
 
     CallActionView.__name__ = CallActionView.__qualname__ = name
@@ -244,19 +241,23 @@ def call_action(
 
 
 AcceptView = call_action(
-    "AcceptView", services.accept, validation.device_fields, s.AcceptRequest, "Accept an invitation"
+    "AcceptView",
+    services.accept,
+    body_only(validation.device_fields),
+    s.AcceptRequest,
+    "Accept an invitation",
 )
 RejectView = call_action(
     "RejectView",
     services.reject,
-    validation.reject_fields,
+    body_only(validation.reject_fields),
     s.RejectRequest,
     "Decline an invitation",
 )
 AckView = call_action(
     "AckView",
     services.acknowledge,
-    validation.ack_fields,
+    body_only(validation.ack_fields),
     s.AckRequest,
     "This device shows the invitation (the REST form of call.ack)",
     "For a phone a push has just woken: inviting -> received; a no-op when already received.",
@@ -264,14 +265,21 @@ AckView = call_action(
 QuitView = call_action(
     "QuitView",
     services.quit_call,
-    validation.device_fields,
+    body_only(validation.device_fields),
     s.ExtendedDataRequest,
     "Leave the call",
+)
+CancelView = call_action(
+    "CancelView",
+    services.cancel,
+    lambda data, me: validation.cancel_fields(data, me=me),
+    s.CancelRequest,
+    "Withdraw invitations you sent",
 )
 EndView = call_action(
     "EndView",
     services.end,
-    validation.extended_data_fields,
+    body_only(validation.extended_data_fields),
     s.ExtendedDataRequest,
     "End the call for everyone",
 )

@@ -9,6 +9,7 @@ refused like any answer to a timed-out invitation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -32,6 +33,7 @@ from ..snapshots import call_snapshot
 from .deadlines import expire
 from .locking import lock_call_with_everyone
 from .rules import (
+    Change,
     Kind,
     end_if_over,
     event,
@@ -73,21 +75,43 @@ class _LateAnswerError(Exception):
         self.participant_id = participant_id
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """An invitee's answer (accept or reject) as the client sent it."""
+
+    actor: User
+    call_id: UUID
+    extended_data: str
+    device_id: str
+    reason: str = ""  # a rejection's
+
+    def recorded(self) -> dict[str, Any]:
+        """The answer's CallEvent fields: who answered, and what they sent with it."""
+        sent = {"reason": self.reason} if self.reason else {}
+        sent |= {"extended_data": self.extended_data, "device_id": self.device_id}
+        return {"actor": self.actor, "subject": self.actor, **sent}
+
+    def change(self, call: Call, box: Outbox, now: datetime) -> Change:
+        return Change(call, box, now, self.actor, self.extended_data, self.device_id)
+
+
 def _move_ringing_invitation(
-    actor: User, call_id: UUID, action: str, now: datetime, expired: bool, **changes: Any
+    answer: _Answer, action: str, now: datetime, expired: bool, **changes: Any
 ) -> tuple[Call, Participant, list[Participant]]:
-    """Inside the transaction: move the actor's ringing invitation (accept or reject).
+    """Inside the transaction: move the actor's ringing invitation (accept or reject), with the
+    answer's extended data.
 
     A late invitation is timed out first (``_answer_expiring_late``), then the answer is tried
     again with ``expired`` set; the check rides on the lock's read instead of a read of its own.
     """
-    call, me, participants = _lock_invitation_to_answer(actor, call_id, action)
+    call, me, participants = _lock_invitation_to_answer(answer.actor, answer.call_id, action)
     if not expired and me.state in RINGING_STATES and me.deadline and me.deadline <= now:
         raise _LateAnswerError(me.pk)
     _refuse_late_answer(me, now)
+    changes["extended_data"] = answer.extended_data
     if not move(me, RINGING_STATES, now, deadline=None, **changes):
         raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
-    me.user = actor
+    me.user = answer.actor
     return call, me, participants
 
 
@@ -100,52 +124,41 @@ def _answered(call: Call, me: Participant, device_id: str, stop: str) -> Outbox:
     return box
 
 
-def _answer_expiring_late(answer: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
-    """Run an answer (accept, reject); if the invitation turned out late, expire it (in its own
-    transaction, as the timer would: on SQLite a transaction takes the write lock at once) and
-    answer again, which then finds it timed out."""
+def _answer_expiring_late(
+    run: Callable[[_Answer, bool], dict[str, Any]], answer: _Answer
+) -> dict[str, Any]:
+    """Run an answer (``_accept``, ``_reject``); if the invitation turned out late, expire it (in
+    its own transaction, as the timer would: on SQLite a transaction takes the write lock at
+    once) and answer again, which then finds it timed out."""
     try:
-        return answer(False)
+        return run(answer, False)
     except _LateAnswerError as late:
         expire(participant_id=late.participant_id)
-    return answer(True)
+    return run(answer, True)
 
 
 def accept(
     *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
 ) -> dict[str, Any]:
-    return _answer_expiring_late(
-        lambda expired: _accept(actor, call_id, extended_data, device_id, expired)
-    )
+    return _answer_expiring_late(_accept, _Answer(actor, call_id, extended_data, device_id))
 
 
-def _accept(
-    actor: User, call_id: UUID, extended_data: str, device_id: str, expired: bool
-) -> dict[str, Any]:
+def _accept(answer: _Answer, expired: bool) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
         call, me, participants = _move_ringing_invitation(
-            actor,
-            call_id,
+            answer,
             "accept",
             now,
             expired,
             state=ParticipantState.ACCEPTED,
-            extended_data=extended_data,
-            device_id=device_id,
+            device_id=answer.device_id,
         )
         if call.state == CallState.RINGING:
             Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
             call.state = CallState.ONGOING
-        record(
-            call,
-            Kind.ACCEPTED,
-            actor=actor,
-            subject=actor,
-            extended_data=extended_data,
-            device_id=device_id,
-        )
-        box = _answered(call, me, device_id, "answered_elsewhere")
+        record(call, Kind.ACCEPTED, **answer.recorded())
+        box = _answered(call, me, answer.device_id, "answered_elsewhere")
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
 
@@ -158,43 +171,20 @@ def reject(
     extended_data: str = "",
     device_id: str = "",
 ) -> dict[str, Any]:
-    return _answer_expiring_late(
-        lambda expired: _reject(actor, call_id, reason, extended_data, device_id, expired)
-    )
+    answer = _Answer(actor, call_id, extended_data, device_id, reason)
+    return _answer_expiring_late(_reject, answer)
 
 
-def _reject(
-    actor: User, call_id: UUID, reason: str, extended_data: str, device_id: str, expired: bool
-) -> dict[str, Any]:
+def _reject(answer: _Answer, expired: bool) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
         call, me, participants = _move_ringing_invitation(
-            actor,
-            call_id,
-            "reject",
-            now,
-            expired,
-            state=ParticipantState.REJECTED,
-            reason=reason,
-            extended_data=extended_data,
+            answer, "reject", now, expired, state=ParticipantState.REJECTED, reason=answer.reason
         )
-        rejected = event(
-            call,
-            Kind.REJECTED,
-            actor=actor,
-            subject=actor,
-            reason=reason,
-            extended_data=extended_data,
-            device_id=device_id,
-        )
-        box = _answered(call, me, device_id, "rejected")
+        box = _answered(call, me, answer.device_id, "rejected")
         end_if_over(
-            call,
-            operator=actor,
-            extended_data=extended_data,
-            now=now,
-            box=box,
-            events=[rejected],  # saved there, with the end's own events
+            answer.change(call, box, now),
+            events=[event(call, Kind.REJECTED, **answer.recorded())],  # saved with the end's own
             participants=participants,  # me moved in memory
         )
         return send_and_snapshot(box)

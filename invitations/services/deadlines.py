@@ -25,7 +25,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from .rules import Kind, after_quit, end_call, end_reason_for, record, state_changed
+from .rules import Change, Kind, after_quit, end_call, end_reason_for, record, state_changed
 
 
 def expire(*, participant_id: int) -> bool:
@@ -245,16 +245,14 @@ def expire_participant_offline(*, participant_id: int) -> bool:
         ).update(**changes)
         if not won:
             return False
-        box = Outbox(call)
+        change = Change(call, Outbox(call), at)
         if caller_offline:
-            end_call(
-                call, EndReason.CALLER_OFFLINE, operator=None, extended_data="", now=at, box=box
-            )
+            end_call(change, EndReason.CALLER_OFFLINE)
         else:
             me.state, me.offline_deadline, me.updated_at = ParticipantState.QUIT, None, at
             record(call, Kind.QUIT, subject=me.user, because="offline")
-            after_quit(call, me, operator=None, extended_data="", device_id="", now=at, box=box)
-        box.send_on_commit()
+            after_quit(change, me)
+        change.box.send_on_commit()
         return True
 
 
@@ -274,6 +272,6 @@ def expire_caller_offline(*, call_id: UUID) -> bool:
         if call is None:
             return False
         box = Outbox(call)
-        end_call(call, EndReason.CALLER_OFFLINE, operator=None, extended_data="", now=at, box=box)
+        end_call(Change(call, box, at), EndReason.CALLER_OFFLINE)
         box.send_on_commit()
         return True

@@ -9,6 +9,7 @@ holds the invite rules (busy, call full, already in the call) that invite and ad
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,23 +88,45 @@ def send_and_snapshot(box: Outbox) -> dict[str, Any]:
 
 
 def resolve_users(names: list[str]) -> tuple[list[User], list[dict[str, str]]]:
+    """The active users named, in the order given, and a ``not_found`` error for each other
+    name; a validation error if none of them exists (there would be nobody to invite)."""
     found = {
         u.get_username(): u for u in UserModel.objects.filter(username__in=names, is_active=True)
     }
     users = [found[n] for n in names if n in found]
     errors = [{"user": n, "reason": "not_found"} for n in names if n not in found]
+    if not users:
+        raise CallError(
+            "validation_error",
+            "None of the invitees exists.",
+            {"invitees": [f"Unknown user: {e['user']}" for e in errors]},
+        )
     return users, errors
 
 
+@dataclass
+class Change:
+    """One transition under way on a locked call: who makes it (None: the server or a timer),
+    when, the extended data it carries, the device it came from, and the Outbox its messages go
+    to. The end rules take it whole instead of the same five arguments from every transition."""
+
+    call: Call
+    box: Outbox
+    now: datetime
+    operator: User | None = None
+    extended_data: str = ""
+    device_id: str = ""
+
+    @property
+    def operator_name(self) -> str | None:
+        return self.operator.get_username() if self.operator else None
+
+
 def invite_users(
+    change: Change,
     *,
-    call: Call,
-    inviter: User,
     users: list[User],
     existing: dict[int, Participant],
-    extended_data: str,
-    now: datetime,
-    box: Outbox,
     errors: list[dict[str, str]],
     seen: Availability | None = None,
     added: list[Participant] | None = None,
@@ -114,9 +137,13 @@ def invite_users(
     ``seen``: who among ``users`` is busy or blocked the inviter, if the caller has locked them
     all and read it already. ``added``: participants not saved yet (the inviter of a new call),
     and ``events`` CallEvents not saved yet: they go in with the ones made here, one insert for
-    each table.
+    each table. ``change.operator`` is the inviter, ``change.extended_data`` goes to each
+    invitation.
     On return ``added`` holds every participant created, saved, in the call's order.
     """
+    call, box, now, extended_data = change.call, change.box, change.now, change.extended_data
+    inviter = change.operator
+    assert inviter is not None, "an invitation always has its inviter"
     top = settings.CALLSITE["MAX_ACTIVE_PARTICIPANTS"]
     if seen is None:
         lock_users([u.pk for u in users])
@@ -189,13 +216,9 @@ def invite_users(
 
 
 def end_call(
-    call: Call,
+    change: Change,
     reason: str,
     *,
-    operator: User | None,
-    extended_data: str,
-    now: datetime,
-    box: Outbox,
     participants: list[Participant] | None = None,
     events: list[CallEvent] | None = None,
 ) -> None:
@@ -208,6 +231,7 @@ def end_call(
     now (read after the last change), if the caller holds them; else they are read here. Read
     once, they also give the Outbox its snapshot, so the call's rows are not read again.
     """
+    call, box, now, operator = change.call, change.box, change.now, change.operator
     if (
         Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
             state=CallState.ENDED, end_reason=reason, ended_at=now, inviter_offline_deadline=None
@@ -232,33 +256,29 @@ def end_call(
             box.to_user(
                 p.user_id,
                 "call.invitation_cancelled",
-                operator=operator.get_username() if operator else None,
-                extended_data=extended_data,
+                operator=change.operator_name,
+                extended_data=change.extended_data,
             )
             state_changed(box, p)
         else:
             up_to_date = False  # someone else moved it: the snapshot reads the rows afresh
     pending.append(
-        event(call, Kind.ENDED, actor=operator, reason=reason, extended_data=extended_data)
+        event(call, Kind.ENDED, actor=operator, reason=reason, extended_data=change.extended_data)
     )
     save_events(pending)
     box.to_everyone(
         "call.ended",
-        operator=operator.get_username() if operator else None,
+        operator=change.operator_name,
         reason=reason,
-        extended_data=extended_data,
+        extended_data=change.extended_data,
     )
     if up_to_date:
         box.snapshot_from(participants)
 
 
 def end_if_over(
-    call: Call,
+    change: Change,
     *,
-    operator: User | None,
-    extended_data: str,
-    now: datetime,
-    box: Outbox,
     cancelling: bool = False,
     participants: list[Participant] | None = None,
     events: list[CallEvent] | None = None,
@@ -272,6 +292,7 @@ def end_if_over(
     Whether or not the call ends, they give the Outbox its snapshot, so callers change no
     participant after this. ``events``: as for ``end_call``, saved here whatever happens.
     """
+    call = change.call
     if call.is_ended:
         save_events(events or [])
         return
@@ -280,19 +301,10 @@ def end_if_over(
     rows = [(p.role, p.state) for p in participants]
     reason = end_reason_for(call, rows, cancelling=cancelling)
     if reason is not None:
-        end_call(
-            call,
-            reason,
-            operator=operator,
-            extended_data=extended_data,
-            now=now,
-            box=box,
-            participants=participants,
-            events=events,
-        )
+        end_call(change, reason, participants=participants, events=events)
     else:
         save_events(events or [])
-        box.snapshot_from(participants)
+        change.box.snapshot_from(participants)
 
 
 def end_reason_for(
@@ -315,26 +327,10 @@ def end_reason_for(
     return None
 
 
-def after_quit(
-    call: Call,
-    me: Participant,
-    *,
-    operator: User | None,
-    extended_data: str,
-    device_id: str,
-    now: datetime,
-    box: Outbox,
-) -> None:
+def after_quit(change: Change, me: Participant) -> None:
     """Tell everyone someone left, and end the call if that was the end of it."""
-    state_changed(box, me, device_id)
-    if call.state == CallState.RINGING and me.role == Role.INVITER:
-        end_call(
-            call,
-            EndReason.CANCELLED,
-            operator=operator,
-            extended_data=extended_data,
-            now=now,
-            box=box,
-        )
+    state_changed(change.box, me, change.device_id)
+    if change.call.state == CallState.RINGING and me.role == Role.INVITER:
+        end_call(change, EndReason.CANCELLED)
     else:
-        end_if_over(call, operator=operator, extended_data=extended_data, now=now, box=box)
+        end_if_over(change)

@@ -38,6 +38,7 @@ from ..selectors import availability
 from .devices import caller_offline_deadline
 from .locking import lock_call, lock_call_with_everyone, lock_users
 from .rules import (
+    Change,
     Kind,
     after_quit,
     end_call,
@@ -75,12 +76,6 @@ def invite(
     if timeout is None:
         timeout = validation.default_timeout()
     users, errors = resolve_users(invitees)
-    if not users:
-        raise CallError(
-            "validation_error",
-            "None of the invitees exists.",
-            {"invitees": [f"Unknown user: {e['user']}" for e in errors]},
-        )
     now = timezone.now()
     with transaction.atomic():
         everyone = [inviter.pk] + [u.pk for u in users]
@@ -120,19 +115,15 @@ def invite(
         box = Outbox(call)
         added = [me]  # the new call's participants, in its order, once invite_users is done
         invite_users(
-            call=call,
-            inviter=inviter,
+            Change(call, box, now, operator=inviter, extended_data=extended_data),
             users=users,
             existing={inviter.pk: me},  # the inviter takes one of the call's active places
-            extended_data=extended_data,
-            now=now,
-            box=box,
             errors=errors,
             seen=seen,
             added=added,
             events=[created],
         )
-        end_if_over(call, operator=None, extended_data="", now=now, box=box, participants=added)
+        end_if_over(Change(call, box, now), participants=added)
         if offline_deadline is not None and not call.is_ended:
             box.schedule_caller_offline(offline_deadline)
         return InviteResult(call=send_and_snapshot(box), errors=errors)
@@ -149,25 +140,15 @@ def add_invitees(
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can invite others.")
         users, errors = resolve_users(invitees)
-        if not users:
-            raise CallError(
-                "validation_error",
-                "None of the invitees exists.",
-                {"invitees": [f"Unknown user: {e['user']}" for e in errors]},
-            )
         existing = {p.user_id: p for p in Participant.objects.filter(call=call)}
         box = Outbox(call)
         invite_users(
-            call=call,
-            inviter=actor,
+            Change(call, box, now, operator=actor, extended_data=extended_data),
             users=users,
             existing=existing,
-            extended_data=extended_data,
-            now=now,
-            box=box,
             errors=errors,
         )
-        end_if_over(call, operator=None, extended_data="", now=now, box=box)
+        end_if_over(Change(call, box, now))
         return InviteResult(call=send_and_snapshot(box), errors=errors)
 
 
@@ -225,11 +206,7 @@ def cancel(
             box.ring_stopped(p, "cancelled")
             state_changed(box, p)
         end_if_over(
-            call,
-            operator=actor,
-            extended_data=extended_data,
-            now=now,
-            box=box,
+            Change(call, box, now, operator=actor, extended_data=extended_data),
             cancelling=True,
             participants=participants,  # moved in memory, as they now stand
             events=cancelled,
@@ -261,18 +238,10 @@ def quit_call(
             extended_data=extended_data,
             device_id=device_id,
         )
-        box = Outbox(call)
         me.user = actor
-        after_quit(
-            call,
-            me,
-            operator=actor,
-            extended_data=extended_data,
-            device_id=device_id,
-            now=now,
-            box=box,
-        )
-        return send_and_snapshot(box)
+        change = Change(call, Outbox(call), now, actor, extended_data, device_id)
+        after_quit(change, me)
+        return send_and_snapshot(change.box)
 
 
 def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any]:
@@ -283,17 +252,9 @@ def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can end it.")
-        box = Outbox(call)
-        end_call(
-            call,
-            EndReason.ENDED,
-            operator=actor,
-            extended_data=extended_data,
-            now=now,
-            box=box,
-            participants=participants,
-        )
-        return send_and_snapshot(box)
+        change = Change(call, Outbox(call), now, operator=actor, extended_data=extended_data)
+        end_call(change, EndReason.ENDED, participants=participants)
+        return send_and_snapshot(change.box)
 
 
 def force_end(*, call_id: UUID, operator: User | None = None) -> bool:
@@ -305,6 +266,6 @@ def force_end(*, call_id: UUID, operator: User | None = None) -> bool:
             return False
         box = Outbox(call)
         # The operator may be a staff user who is no participant; the reason stays `ended`.
-        end_call(call, EndReason.ENDED, operator=operator, extended_data="", now=now, box=box)
+        end_call(Change(call, box, now, operator=operator), EndReason.ENDED)
         box.send_on_commit()
         return True

@@ -32,7 +32,6 @@ from .common import (
     expired_result,
     json_body,
     seconds_left,
-    setting,
     transient,
 )
 
@@ -79,34 +78,25 @@ class APNsSender(HTTPSender):
     """APNs for both ``apns`` and ``apns_voip`` (one HTTP/2 connection)."""
 
     provider = PROVIDER
+    settings_prefix = "APNS"
+    options = ("key_file", "key_id", "team_id", "topic", "base_url")
+    defaults = {"base_url": DEFAULT_BASE_URL}
+    http2 = True
 
-    def __init__(
-        self,
-        *,
-        key_file: str | None = None,
-        key_id: str | None = None,
-        team_id: str | None = None,
-        topic: str | None = None,
-        base_url: str | None = None,
-        ca_bundle: str | None = None,
-    ) -> None:
-        self._key_file = setting("APNS_KEY_FILE", key_file)
-        self._key_id = setting("APNS_KEY_ID", key_id)
-        self._team_id = setting("APNS_TEAM_ID", team_id)
-        self._topic = setting("APNS_TOPIC", topic)
-        self._base_url = setting("APNS_BASE_URL", base_url, DEFAULT_BASE_URL)
-        self._connect("APNS_CA_BUNDLE", ca_bundle, http2=True, base_url=self._base_url)
+    def __init__(self, **given: str | None) -> None:
+        super().__init__(**given)
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._key_error = ""
         self._token: tuple[str, float] | None = None  # (JWT, issued at)
 
     def _signing_key(self) -> ec.EllipticCurvePrivateKey | None:
+        cfg = self.config
         if self._key is None and not self._key_error:
             try:
-                if not (self._key_file and self._key_id and self._team_id):
+                if not (cfg["key_file"] and cfg["key_id"] and cfg["team_id"]):
                     raise ValueError("APNS_KEY_FILE, APNS_KEY_ID and APNS_TEAM_ID must be set")
                 key = serialization.load_pem_private_key(
-                    Path(self._key_file).read_bytes(), password=None
+                    Path(cfg["key_file"]).read_bytes(), password=None
                 )
                 if not isinstance(key, ec.EllipticCurvePrivateKey):
                     raise ValueError("APNS_KEY_FILE is not an EC (.p8) key")
@@ -122,17 +112,17 @@ class APNsSender(HTTPSender):
         now = time.time()
         if self._token is None or now - self._token[1] >= TOKEN_MAX_AGE:
             token = jwt.encode(
-                {"iss": self._team_id, "iat": int(now)},
+                {"iss": self.config["team_id"], "iat": int(now)},
                 key,
                 algorithm="ES256",
-                headers={"kid": self._key_id},
+                headers={"kid": self.config["key_id"]},
             )
             self._token = (token, now)
         return self._token[0]
 
     def _request(self, message: PushMessage) -> tuple[dict[str, str], bytes] | PushResult:
         voip = message.provider == "apns_voip"
-        topic = message.app_id or self._topic
+        topic = message.app_id or self.config["topic"]
         if not topic:
             return config_error(PROVIDER, "APNS_TOPIC is not set")
         if voip:

@@ -143,26 +143,35 @@ class HTTPSender:
     """The frame of a provider's sender over one ``LoopClient``.
 
     Built with no arguments from settings (``from_settings()``); a keyword given wins over its
-    setting. A subclass names its ``provider``, reads its own settings in ``__init__`` (with
-    ``setting(NAME, keyword)``) and calls ``_connect``; ``_post`` sends and hands the answer to
-    its ``_result``, turning a failed connection or an unreadable CA bundle into a result.
+    setting. A subclass names its ``provider`` and its ``options``: each option ``name`` reads
+    ``settings.<settings_prefix>_<NAME>`` unless given as a keyword, and lands in ``config``;
+    ``ca_bundle`` (empty: the system's CAs) and ``base_url`` also set up the client. ``_post``
+    sends and hands the answer to the subclass's ``_result``, turning a failed connection or an
+    unreadable CA bundle into a result.
     """
 
     provider: ClassVar[str]
-    _ca_bundle: str | None
-    _http: LoopClient
+    settings_prefix: ClassVar[str]
+    options: ClassVar[tuple[str, ...]]
+    defaults: ClassVar[dict[str, str]] = {}  # an option's value when neither is given
+    http2: ClassVar[bool] = False
 
-    def _connect(
-        self,
-        ca_bundle_setting: str,
-        ca_bundle: str | None,
-        *,
-        http2: bool = False,
-        base_url: str = "",
-    ) -> None:
-        """The CA bundle (``ca_bundle``, else the setting; empty: the system's CAs), the client."""
-        self._ca_bundle = setting(ca_bundle_setting, ca_bundle) or None
-        self._http = LoopClient(ca_bundle=self._ca_bundle, http2=http2, base_url=base_url)
+    def __init__(self, **given: str | None) -> None:
+        names = (*self.options, "ca_bundle")
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no option {', '.join(unknown)}")
+        self.config = {
+            name: setting(
+                f"{self.settings_prefix}_{name.upper()}",
+                given.get(name),
+                self.defaults.get(name, ""),
+            )
+            for name in names
+        }
+        self._ca_bundle = self.config["ca_bundle"] or None
+        base_url = self.config.get("base_url", "")
+        self._http = LoopClient(ca_bundle=self._ca_bundle, http2=self.http2, base_url=base_url)
 
     @classmethod
     def from_settings(cls) -> Self:

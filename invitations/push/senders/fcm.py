@@ -33,7 +33,6 @@ from .common import (
     expired_result,
     json_body,
     seconds_left,
-    setting,
     transient,
     unreachable,
 )
@@ -86,17 +85,12 @@ class FCMSender(HTTPSender):
     """FCM HTTP v1, with its OAuth2 token from the service account."""
 
     provider = PROVIDER
+    settings_prefix = "FCM"
+    options = ("service_account_file", "base_url")
+    defaults = {"base_url": DEFAULT_BASE_URL}
 
-    def __init__(
-        self,
-        *,
-        service_account_file: str | None = None,
-        base_url: str | None = None,
-        ca_bundle: str | None = None,
-    ) -> None:
-        self._account_file = setting("FCM_SERVICE_ACCOUNT_FILE", service_account_file)
-        self._base_url = setting("FCM_BASE_URL", base_url, DEFAULT_BASE_URL)
-        self._connect("FCM_CA_BUNDLE", ca_bundle, base_url=self._base_url)
+    def __init__(self, **given: str | None) -> None:
+        super().__init__(**given)
         self._credentials: service_account.Credentials | None = None
         self._session: requests.Session | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
@@ -104,7 +98,7 @@ class FCMSender(HTTPSender):
     def _load(self) -> service_account.Credentials:
         credentials: service_account.Credentials = (
             service_account.Credentials.from_service_account_file(
-                self._account_file, scopes=[SCOPE]
+                self.config["service_account_file"], scopes=[SCOPE]
             )
         )
         session = requests.Session()
@@ -120,7 +114,7 @@ class FCMSender(HTTPSender):
             self._locks = {loop: asyncio.Lock()}  # an asyncio.Lock serves one loop
         async with self._locks[loop]:
             if self._credentials is None:
-                if not self._account_file:
+                if not self.config["service_account_file"]:
                     raise google_exceptions.DefaultCredentialsError(
                         "FCM_SERVICE_ACCOUNT_FILE is not set"
                     )

@@ -33,7 +33,6 @@ from .common import (
     config_error,
     expired_result,
     seconds_left,
-    setting,
     transient,
 )
 
@@ -86,31 +85,24 @@ class WebPushSender(HTTPSender):
     """Web Push to whichever push service a subscription's endpoint names."""
 
     provider = PROVIDER
+    settings_prefix = "WEBPUSH"
+    options = ("vapid_private_key", "vapid_public_key", "vapid_subject")
 
-    def __init__(
-        self,
-        *,
-        vapid_private_key: str | None = None,
-        vapid_public_key: str | None = None,
-        vapid_subject: str | None = None,
-        ca_bundle: str | None = None,
-    ) -> None:
-        self._private_key = setting("WEBPUSH_VAPID_PRIVATE_KEY", vapid_private_key)
-        self._public_key = setting("WEBPUSH_VAPID_PUBLIC_KEY", vapid_public_key)
-        self._subject = setting("WEBPUSH_VAPID_SUBJECT", vapid_subject)
-        self._connect("WEBPUSH_CA_BUNDLE", ca_bundle)
+    def __init__(self, **given: str | None) -> None:
+        super().__init__(**given)
         self._vapid: Vapid | None = None
         self._vapid_error = ""
         self._tokens: dict[str, tuple[str, float]] = {}  # origin -> (Authorization, its exp)
 
     def _signer(self) -> Vapid | None:
+        cfg = self.config
         if self._vapid is None and not self._vapid_error:
             try:
-                if not self._private_key or not self._subject:
+                if not cfg["vapid_private_key"] or not cfg["vapid_subject"]:
                     raise ValueError("WEBPUSH_VAPID_PRIVATE_KEY and _SUBJECT must be set")
-                vapid = load_vapid(self._private_key)
+                vapid = load_vapid(cfg["vapid_private_key"])
                 mine = public_key_b64(vapid)
-                if self._public_key and self._public_key.rstrip("=") != mine:
+                if cfg["vapid_public_key"] and cfg["vapid_public_key"].rstrip("=") != mine:
                     # Browsers subscribed with the public key: a mismatch fails every push.
                     raise ValueError("WEBPUSH_VAPID_PUBLIC_KEY is not the private key's")
                 self._vapid = vapid
@@ -124,7 +116,9 @@ class WebPushSender(HTTPSender):
         if cached and cached[1] - now > VAPID_REFRESH_BEFORE:
             return cached[0]
         exp = int(now) + VAPID_LIFETIME
-        header = vapid.sign({"aud": origin, "exp": exp, "sub": self._subject})["Authorization"]
+        header = vapid.sign({"aud": origin, "exp": exp, "sub": self.config["vapid_subject"]})[
+            "Authorization"
+        ]
         self._tokens[origin] = (header, exp)
         return str(header)
 
