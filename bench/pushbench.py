@@ -94,6 +94,25 @@ def baseline(res: Results, client: Client, url: str, rate: int, secs: float) -> 
     return {**summary_ms(lat), "sent": len(sent["sent"]), "lost": len(sent["sent"]) - len(lat)}
 
 
+def invite_all(
+    res: Results, stage: dict[str, Any], callees: list[int], rate: int, secs: float, tag: str
+) -> dict[str, Any]:
+    """One invitation to each of ``callees`` at ``rate``, kept ringing (no cancel); the load
+    client's answer: when each was sent and answered, and the calls still open."""
+    return stage["client"].call(
+        "invite",
+        base=stage["base"],
+        callers=stage["callers"],
+        callees=callees,
+        rate=rate,
+        duration=secs,
+        prefix=res.tag(tag),
+        cancel_after=-1.0,
+        keep=True,
+        drain=res.plan.drain,
+    )
+
+
 def no_device(
     res: Results, stage: dict[str, Any], rate: int, secs: float, callees: list[int]
 ) -> dict[str, Any]:
@@ -101,18 +120,7 @@ def no_device(
     the REST answer's own time at this rate, and the server CPU per invitation without push."""
     client, cpu = stage["client"], stage["cpu"]
     cpu.start()
-    sent = client.call(
-        "invite",
-        base=stage["base"],
-        callers=stage["callers"],
-        callees=callees,
-        rate=rate,
-        duration=secs,
-        prefix=res.tag("nopush"),
-        cancel_after=-1.0,
-        keep=True,
-        drain=res.plan.drain,
-    )
+    sent = invite_all(res, stage, callees, rate, secs, "nopush")
     usage = cpu.stop()
     wall = cpu.wall
     if sent.get("open"):
@@ -143,24 +151,12 @@ def ring_phase(
 ) -> None:
     plan = res.plan
     url, client, cpu = stage["url"], stage["client"], stage["cpu"]
-    callers = stage["callers"]
     secs = len(callees) / rate  # one invitation per push user
     base = baseline(res, client, url, rate, secs)
     plain = no_device(res, stage, rate, secs, bare)
     fixture_clear(url)
     cpu.start()
-    sent = client.call(
-        "invite",
-        base=stage["base"],
-        callers=callers,
-        callees=callees,
-        rate=rate,
-        duration=secs,
-        prefix=res.tag("push"),
-        cancel_after=-1.0,
-        keep=True,
-        drain=plan.drain,
-    )
+    sent = invite_all(res, stage, callees, rate, secs, "push")
     tags: dict[str, float] = sent["sent"]
     wait_received(url, len(tags), max(tags.values(), default=time.monotonic()) + plan.lost_after)
     usage = cpu.stop()

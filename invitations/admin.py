@@ -14,7 +14,15 @@ from .models import Call, CallEvent, Participant
 from .push.models import PushDelivery, PushDevice
 
 
-class ReadOnlyInline(admin.TabularInline):
+class FieldsShownReadOnly:
+    """Every field a page shows is read-only: ``fields`` names them once (else the model's)."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Mixed into ModelAdmin and InlineModelAdmin, which define both attributes.
+        return getattr(self, "fields", None) or getattr(self, "readonly_fields", ())
+
+
+class ReadOnlyInline(FieldsShownReadOnly, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -29,7 +37,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False  # rows change only through the state machine
 
 
-class ViewAndDeleteAdmin(admin.ModelAdmin):
+class ViewAndDeleteAdmin(FieldsShownReadOnly, admin.ModelAdmin):
     """Rows the app writes: an operator may look at them or delete them, never add or edit."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -60,14 +68,12 @@ class ParticipantInline(ReadOnlyInline):
         "joined_at",
         "updated_at",
     )
-    readonly_fields = fields
 
 
 class CallEventInline(ReadOnlyInline):
     model = CallEvent
     verbose_name_plural = "Timeline"
     fields = ("created_at", "kind", "actor", "subject", "data")
-    readonly_fields = fields
     ordering = ("created_at", "id")
 
 
@@ -91,7 +97,6 @@ class PushDeliveryInline(ReadOnlyInline):
         "not_after",
         "sent_at",
     )
-    readonly_fields = fields
     ordering = ("created_at", "id")
 
 
@@ -179,7 +184,6 @@ class PushDeviceAdmin(ViewAndDeleteAdmin):
         "registered_at",
         "last_used_at",
     )
-    readonly_fields = fields
     ordering = ("user__username", "device_id")
 
 
@@ -214,7 +218,6 @@ class ApiTokenAdmin(ViewAndDeleteAdmin):
     list_select_related = ("user", "device")
     search_fields = ("user__username", "device__device_id")
     fields = ("user", "device", "created", "expiry")
-    readonly_fields = fields
     ordering = ("-created",)
 
     @admin.display(description="device")

@@ -179,12 +179,13 @@ class CallEvent(models.Model):
         CREATED = "created"
         INVITED = "invited"
         BUSY = "busy"
-        RECEIVED = "received"
-        ACCEPTED = "accepted"
-        REJECTED = "rejected"
-        CANCELLED = "cancelled"
-        TIMEOUT = "timeout"
-        QUIT = "quit"
+        # A participant moving to one of these states is recorded under the state's name.
+        RECEIVED = ParticipantState.RECEIVED.value
+        ACCEPTED = ParticipantState.ACCEPTED.value
+        REJECTED = ParticipantState.REJECTED.value
+        CANCELLED = ParticipantState.CANCELLED.value
+        TIMEOUT = ParticipantState.TIMEOUT.value
+        QUIT = ParticipantState.QUIT.value
         ENDED = "ended"
         # One attempt to push to a device (invitations/push/): provider, outcome, latency.
         PUSH = "push"

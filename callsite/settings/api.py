@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from .channel_layer import CHANNEL_LAYER_PREFIX, REDIS_URL
 from .core import NUM_PROXIES
+from .env import env_float
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -55,7 +56,7 @@ if REDIS_URL:
 # API tokens: django-rest-knox stores a hash of each, and it expires unless used (API.md).
 KNOX_TOKEN_MODEL = "knox.AuthToken"  # knox's own model (the migrations name it through this)
 REST_KNOX = {
-    "TOKEN_TTL": timedelta(days=float(os.environ.get("TOKEN_TTL_DAYS", "30"))),
+    "TOKEN_TTL": timedelta(days=env_float("TOKEN_TTL_DAYS", 30)),
     "AUTO_REFRESH": True,
     # Renewing writes the row: at most once an hour per token, not on every request.
     "MIN_REFRESH_INTERVAL": 3600,

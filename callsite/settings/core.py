@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-from .env import BASE_DIR, VAR_DIR, env_bool
+from .env import BASE_DIR, VAR_DIR, env_bool, env_float, env_int
 
 INSTALLED_APPS = [
     # Before channels and daphne so that our `runworker` (which starts the timer
@@ -78,10 +77,10 @@ AUTHENTICATION_BACKENDS = [
 
 # Trusted reverse proxies in front of the server, each appending to X-Forwarded-For (nginx with
 # $proxy_add_x_forwarded_for). 0: the client is REMOTE_ADDR. Used by every per-address limit.
-NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
-AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
-AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30")))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 30))
 AXES_CLIENT_IP_CALLABLE = "callsite.logins.client_ip"
 AXES_LOCKOUT_CALLABLE = "callsite.logins.lockout_response"
 # Failed logins are a WARNING of django-axes; passwords are never logged (AXES_SENSITIVE_...).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .env import env_list
+from .env import env_int, env_list
 
 CALLSITE_ICE: dict[str, Any] = {
     # Comma-separated, e.g. "stun:stun.example.org:3478". Empty by default: on localhost and on
@@ -15,5 +15,5 @@ CALLSITE_ICE: dict[str, Any] = {
     # coturn's static-auth-secret (use-auth-secret); TURN is offered only when it is set.
     "TURN_SECRET": os.environ.get("TURN_SECRET", ""),
     # Seconds; capped at 30 minutes (calls/ice.py). Clients fetch again on each ICE restart.
-    "TURN_TTL": int(os.environ.get("TURN_TTL", "1800")),
+    "TURN_TTL": env_int("TURN_TTL", 1800),
 }

@@ -11,25 +11,25 @@ from __future__ import annotations
 import os
 
 from .api import SPECTACULAR_SETTINGS
-from .env import env_list
+from .env import env_float, env_int, env_list
 
 # --- Push (issue 12) ---------------------------------------------------------------------------
 
 # Seconds a device with an open socket has to ack an invitation before it is pushed anyway
 # (iOS keeps a suspended app's socket looking open).
-PUSH_ACK_GRACE = float(os.environ.get("PUSH_ACK_GRACE", "3"))
+PUSH_ACK_GRACE = env_float("PUSH_ACK_GRACE", 3)
 # Seconds a stop (call.ring_stopped) is retried for: the ring it answers may already be past
 # its deadline, and a stop nobody received for this long is moot (the app times out itself).
-PUSH_STOP_TTL = float(os.environ.get("PUSH_STOP_TTL", "30"))
+PUSH_STOP_TTL = env_float("PUSH_STOP_TTL", 30)
 # The channel the delivery worker listens on (`manage.py runworker push-delivery`).
 PUSH_CHANNEL = "push-delivery"
 # Pushes one worker has in flight at once, and how often it rescans the table for due rows a
 # lost wake-up message would otherwise leave waiting.
-PUSH_CONCURRENCY = int(os.environ.get("PUSH_CONCURRENCY", "20"))
-PUSH_RESCAN_SECONDS = float(os.environ.get("PUSH_RESCAN_SECONDS", "5"))
+PUSH_CONCURRENCY = env_int("PUSH_CONCURRENCY", 20)
+PUSH_RESCAN_SECONDS = env_float("PUSH_RESCAN_SECONDS", 5)
 # Retries: jittered exponential backoff from this base, never past the push's deadline.
-PUSH_RETRY_BASE = float(os.environ.get("PUSH_RETRY_BASE", "0.5"))
-PUSH_RETRY_MAX = float(os.environ.get("PUSH_RETRY_MAX", "30"))
+PUSH_RETRY_BASE = env_float("PUSH_RETRY_BASE", 0.5)
+PUSH_RETRY_MAX = env_float("PUSH_RETRY_MAX", 30)
 
 # Webhook gateway (operators with their own push stack): with both set, every apns, apns_voip
 # and fcm push goes here instead of Apple or Google, signed per Standard Webhooks.

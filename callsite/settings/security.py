@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from csp.constants import SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import PRODUCTION, env_bool, env_list
+from .env import PRODUCTION, env_bool, env_int, env_list
 
 # The pages load only this origin's own modules and styles: no inline script, no CDN. 'self'
 # covers the same origin's ws:/wss: for /ws/ in current browsers.
@@ -29,7 +27,7 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Probes on the private network speak plain HTTP to the server itself.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 86400)))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     if not SECURE_HSTS_PRELOAD:

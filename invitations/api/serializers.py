@@ -114,18 +114,20 @@ class TokenRequest(serializers.Serializer):
 
 
 class TokenResponse(serializers.Serializer):
-    token = serializers.CharField()
-    expires_at = serializers.DateTimeField()
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    expires_at = serializers.DateTimeField(
+        help_text="When it stops working; using it moves this forward (TOKEN_TTL_DAYS)."
+    )
 
 
 class BlockSerializer(serializers.Serializer):
-    user = serializers.CharField()
+    user = serializers.CharField(help_text="The username you blocked.")
     created_at = serializers.DateTimeField()
 
 
 class TicketResponse(serializers.Serializer):
-    ticket = serializers.CharField()
-    expires_at = serializers.DateTimeField()
+    ticket = serializers.CharField(help_text="Connect with `/ws/?ticket=<ticket>`, once.")
+    expires_at = serializers.DateTimeField(help_text="Unused by then, it is refused.")
 
 
 class ErrorBodySerializer(serializers.Serializer):

@@ -46,12 +46,12 @@ def register(
 ) -> tuple[PushDevice, bool]:
     """Register a push device for the caller; ``created`` is False when this same registration
     (same user, device, provider and token) existed already, which is then refreshed."""
+    key = {"user": user, "device_id": device_id, "provider": provider}
+    fresh = {"subscription": subscription, "app_id": app_id, "auth_token_id": auth_token_digest}
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _register(
-                    user, device_id, provider, token, subscription, app_id, auth_token_digest
-                )
+                return _register(key, token, fresh)
         except IntegrityError:
             # Two registrations of one token (or one device) raced; the second try sees the
             # first one's row and moves or refreshes it.
@@ -60,38 +60,19 @@ def register(
     raise AssertionError("unreachable")
 
 
-def _register(
-    user: User,
-    device_id: str,
-    provider: str,
-    token: str,
-    subscription: dict[str, Any],
-    app_id: str,
-    auth_token_digest: str | None,
-) -> tuple[PushDevice, bool]:
-    now = timezone.now()
-    same = PushDevice.objects.filter(
-        user=user, device_id=device_id, provider=provider, token=token
-    ).first()
+def _register(key: dict[str, Any], token: str, fresh: dict[str, Any]) -> tuple[PushDevice, bool]:
+    """``key``: the user, device and provider; ``fresh``: what a registration (re)writes."""
+    fresh = {**fresh, "registered_at": timezone.now()}
+    same = PushDevice.objects.filter(**key, token=token).first()
     if same is not None:
-        same.subscription, same.app_id, same.registered_at = subscription, app_id, now
-        same.auth_token_id = auth_token_digest
+        for name, value in fresh.items():
+            setattr(same, name, value)
         same.save(update_fields=["subscription", "app_id", "registered_at", "auth_token"])
         return same, False
     # The token elsewhere (another user's, or another device's) and this device's old token.
-    PushDevice.objects.filter(provider=provider, token=token).delete()
-    PushDevice.objects.filter(user=user, device_id=device_id, provider=provider).delete()
-    device = PushDevice.objects.create(
-        user=user,
-        device_id=device_id,
-        provider=provider,
-        token=token,
-        subscription=subscription,
-        app_id=app_id,
-        auth_token_id=auth_token_digest,
-        registered_at=now,
-    )
-    return device, True
+    PushDevice.objects.filter(provider=key["provider"], token=token).delete()
+    PushDevice.objects.filter(**key).delete()
+    return PushDevice.objects.create(**key, token=token, **fresh), True
 
 
 def devices_of(user: User) -> list[PushDevice]:

@@ -53,32 +53,33 @@
     return deadline !== null && deadline <= now;
   }
 
-  function callerName(payload) {
+  // A notification about a call from the person in the payload: "<verb> video call" or
+  // "<verb> voice call", as the call type says, with its own tag and options.
+  function callNotification(payload, verb, options) {
     const inviter = payload.inviter || {};
-    return inviter.display_name || inviter.username || "Someone";
+    const kind = payload.call_type !== "audio" ? "video" : "voice";
+    return {
+      title: inviter.display_name || inviter.username || "Someone",
+      options: { body: `${verb} ${kind} call`, ...options },
+    };
   }
 
   // The notification of a ring: tagged with the call id, so the stop (and a second ring of the
   // same call) finds it, and so the page's own notification of the same call replaces it.
   function ringNotification(payload) {
-    const video = payload.call_type !== "audio";
-    return {
-      title: callerName(payload),
-      options: {
-        body: video ? "Incoming video call" : "Incoming voice call",
-        tag: payload.call_id,
-        requireInteraction: true,
-        actions: [
-          { action: "answer", title: "Answer" },
-          { action: "decline", title: "Decline" },
-        ],
-        data: {
-          call_id: payload.call_id,
-          deadline: payload.deadline || null,
-          url: callUrl(payload.call_id),
-        },
+    return callNotification(payload, "Incoming", {
+      tag: payload.call_id,
+      requireInteraction: true,
+      actions: [
+        { action: "answer", title: "Answer" },
+        { action: "decline", title: "Decline" },
+      ],
+      data: {
+        call_id: payload.call_id,
+        deadline: payload.deadline || null,
+        url: callUrl(payload.call_id),
       },
-    };
+    });
   }
 
   // A stop that means the person missed the call leaves a quiet "Missed call" in place of the
@@ -87,15 +88,10 @@
   const MISSED_REASONS = new Set(["cancelled", "timeout", "ended"]);
 
   function missedNotification(payload) {
-    const video = payload.call_type !== "audio";
-    return {
-      title: callerName(payload),
-      options: {
-        body: video ? "Missed video call" : "Missed voice call",
-        tag: `missed-${payload.call_id}`,
-        data: { call_id: payload.call_id, missed: true, url: "/" },
-      },
-    };
+    return callNotification(payload, "Missed", {
+      tag: `missed-${payload.call_id}`,
+      data: { call_id: payload.call_id, missed: true, url: "/" },
+    });
   }
 
   async function closeTagged(registration, tag) {
