@@ -6,7 +6,8 @@ The production topology on this machine: N ``manage.py serve --timers external``
 one timer worker on PostgreSQL (a database of the bench's own) and Redis. One client process
 holds ``--sockets`` sockets (one user each, spread over the servers) and sends ``--rate``
 invitations a second: half the users invite, the other half are invited and reject as soon as
-their invitation arrives, which frees both for the next round.
+their invitation arrives, which frees both for the next round. Each socket subscribes to 50
+users' presence after every ``session.ready``, as the browser app does.
 
 Meanwhile each server gets SIGTERM in turn (as ``systemctl restart`` sends it) and is started
 again on the same port once it has exited; the next one follows when every socket is back.
@@ -51,7 +52,11 @@ from bench.common import (  # noqa: E402
     username_for,
     wait_port,
 )
+from bench.plans import Plan  # noqa: E402
+from bench.sockets import SUBSCRIBE, watch_list  # noqa: E402
 from bench.stage import djangotool, flush_redis_prefix, reset_database  # noqa: E402
+
+WATCH = Plan().watch  # users each socket subscribes to, as in every other scenario
 
 
 @dataclass
@@ -88,10 +93,7 @@ class Load:
         while not self.stop.is_set():
             # A balancer's choice (least_conn): any process, the restarted one included.
             for port in self.ring(attempt):
-                url = (
-                    f"ws://{HOST}:{port}/ws/?token={token_for(user)}"
-                    f"&device_id=bench-{user}&presence=0"
-                )
+                url = f"ws://{HOST}:{port}/ws/?token={token_for(user)}&device_id=bench-{user}"
                 try:
                     ws = await websockets.connect(url, open_timeout=5)
                 except (OSError, websockets.WebSocketException, TimeoutError):
@@ -106,6 +108,9 @@ class Load:
                     event = json.loads(raw)
                     kind = event["type"]
                     if kind == "session.ready":
+                        # As the browser app does on every (re)connect: watch its people.
+                        watch = watch_list(user, 0, self.sockets, WATCH)
+                        await ws.send(json.dumps({"type": SUBSCRIBE, "users": watch}))
                         self.stats.connected.add(user)
                         self.stats.ready.setdefault(user, []).append([time.monotonic(), None])
                         for call in event["incoming"]:
