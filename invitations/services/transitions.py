@@ -123,6 +123,7 @@ def invite(
             added=added,
             events=[created],
         )
+        # If nobody rings (all busy or refused), the server ends it: no operator, no data.
         end_if_over(Change(call, box, now), participants=added)
         if offline_deadline is not None and not call.is_ended:
             box.schedule_caller_offline(offline_deadline)
@@ -239,7 +240,7 @@ def quit_call(
             device_id=device_id,
         )
         me.user = actor
-        change = Change(call, Outbox(call), now, actor, extended_data, device_id)
+        change = Change(call, Outbox(call), now, actor, extended_data, device_id=device_id)
         after_quit(change, me)
         return send_and_snapshot(change.box)
 
