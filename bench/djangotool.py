@@ -119,9 +119,12 @@ def timer_report(batch: str) -> dict[str, Any]:
     ).values_list("call_id", "created_at", "call__extended_data")
     per_call: dict[Any, int] = {}
     lateness: list[float] = []
+    first_due, last_done = float("inf"), float("-inf")
     for call_id, created, data in rows.iterator(chunk_size=10000):
         per_call[call_id] = per_call.get(call_id, 0) + 1
-        lateness.append(created.timestamp() - float(data[len(tag) :]))
+        due = float(data[len(tag) :])
+        lateness.append(created.timestamp() - due)
+        first_due, last_done = min(first_due, due), max(last_done, created.timestamp())
     still_ringing = Participant.objects.filter(
         call__extended_data__startswith=tag, role="invitee", state__in=["inviting", "received"]
     ).count()
@@ -131,6 +134,8 @@ def timer_report(batch: str) -> dict[str, Any]:
         "calls_timed_out": len(per_call),
         "more_than_once": sum(1 for c in per_call.values() if c > 1),
         "still_ringing": still_ringing,
+        # From the first deadline to the last timeout row: the wall time the expiries took.
+        "drain_secs": round(last_done - first_due, 3) if lateness else None,
         "lateness": lateness,
     }
 

@@ -308,6 +308,7 @@ def timers(topo: Topology, res: Results) -> None:
                 if count_timeouts(topo, batch) >= count:
                     break
             usage = cpu.stop()
+            cpu_secs = round(usage["timer process"] * cpu.wall / 100, 2)
             conn = listener.recv()
             connected_in_time = t_connect + conn["secs"] <= first_deadline
             listener.call("close_all", abort=True)
@@ -327,6 +328,14 @@ def timers(topo: Topology, res: Results) -> None:
             "seeded": seeded["seeded"],
             "sockets": conn["connected"],
             "cpu": usage,
+            # Throughput: expiries per second of the drain (wall) and per CPU-second of the timer
+            # process (its CPU over the whole meter, sockets connecting and idle lead included).
+            "drain_secs": rep["drain_secs"],
+            "per_wall_sec": round(rep["timeout_rows"] / rep["drain_secs"])
+            if rep["drain_secs"]
+            else None,
+            "timer_cpu_secs": cpu_secs,
+            "per_cpu_sec": round(rep["timeout_rows"] / cpu_secs) if cpu_secs else None,
             "connected_before_first_deadline": connected_in_time,
         }
         res.record(res.timers, row, f"timers {topo.name} {count}", lat)
@@ -334,5 +343,6 @@ def timers(topo: Topology, res: Results) -> None:
             f"  timers    {topo.name:<10} {count} pending, {conn['connected']} sockets: lateness"
             f" p50 {row['p50']} ms p99 {row['p99']} ms max {row['max']} ms; expired"
             f" {row['expired']}, twice {row['more_than_once']}, still ringing"
-            f" {row['still_ringing']}, cpu {usage}"
+            f" {row['still_ringing']}, cpu {usage}; drain {row['drain_secs']} s:"
+            f" {row['per_wall_sec']}/wall-s, {row['per_cpu_sec']}/cpu-s ({cpu_secs} cpu-s)"
         )
