@@ -53,8 +53,11 @@ def _fire(kind: str, id_: Any) -> bool:
 
 
 # Due invitations expire this many to a transaction (services.expire_many). Small enough that
-# one batch holds SQLite's single write lock, or the locks of its calls, only briefly.
-BATCH = 100
+# one batch holds SQLite's single write lock, or the locks of its calls, only briefly (a batch
+# of 250 takes tens of ms of CPU); large enough that a burst pays few lock waits and event loop
+# hand-offs: at 100, the expiry thread spent 28% of a 10,000-timer burst waiting for the write
+# lock and 16% for the loop (bench/README.md, "Issue 9, third round").
+BATCH = 250
 
 
 def _fire_batch(ids: list[int]) -> list[int]:
