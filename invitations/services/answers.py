@@ -38,9 +38,11 @@ from .rules import (
     move,
     record,
     refuse_if_ended,
+    save_events,
     send_and_snapshot,
     state_changed,
 )
+from .statements import update_call
 
 
 def _lock_invitation_to_answer(
@@ -134,10 +136,7 @@ def _accept(
             extended_data=extended_data,
             device_id=device_id,
         )
-        if call.state == CallState.RINGING:
-            Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
-            call.state = CallState.ONGOING
-        record(
+        accepted = event(
             call,
             Kind.ACCEPTED,
             actor=actor,
@@ -145,6 +144,12 @@ def _accept(
             extended_data=extended_data,
             device_id=device_id,
         )
+        if call.state == CallState.RINGING:
+            # The first answer: the call goes ongoing, recorded in the same statement.
+            update_call(call, [accepted], state=CallState.ONGOING)
+            call.state = CallState.ONGOING
+        else:
+            save_events([accepted])
         box = _answered(call, me, device_id, "answered_elsewhere")
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)
