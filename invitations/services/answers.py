@@ -40,9 +40,11 @@ from .rules import (
     move,
     record,
     refuse_if_ended,
+    save_events,
     send_and_snapshot,
     state_changed,
 )
+from .statements import update_call
 
 
 def _lock_invitation_to_answer(
@@ -154,10 +156,13 @@ def _accept(answer: _Answer, expired: bool) -> dict[str, Any]:
             state=ParticipantState.ACCEPTED,
             device_id=answer.device_id,
         )
+        accepted = event(call, Kind.ACCEPTED, **answer.recorded())
         if call.state == CallState.RINGING:
-            Call.objects.filter(pk=call.pk).update(state=CallState.ONGOING)
+            # The first answer: the call goes ongoing, recorded in the same statement.
+            update_call(call, [accepted], state=CallState.ONGOING)
             call.state = CallState.ONGOING
-        record(call, Kind.ACCEPTED, **answer.recorded())
+        else:
+            save_events([accepted])
         box = _answered(call, me, answer.device_id, "answered_elsewhere")
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)

@@ -22,7 +22,6 @@ from ..events import Outbox
 from ..models import (
     ACTIVE_STATES,
     BUSY_REASON,
-    LIVE_CALL_STATES,
     REINVITABLE_STATES,
     RINGING_STATES,
     Call,
@@ -35,6 +34,7 @@ from ..models import (
 )
 from ..selectors import Availability, availability
 from .locking import lock_users, read_participants
+from .statements import update_call
 
 Kind = CallEvent.Kind
 UserModel = get_user_model()
@@ -222,7 +222,7 @@ def end_call(
     participants: list[Participant] | None = None,
     events: list[CallEvent] | None = None,
 ) -> None:
-    """End a locked call: whoever still rings is cancelled; the call never changes again.
+    """End a locked, live call: whoever still rings is cancelled; the call never changes again.
 
     ``events``: CallEvents the caller made and has not saved yet; they go in with end_call's
     own, in one insert.
@@ -232,19 +232,9 @@ def end_call(
     once, they also give the Outbox its snapshot, so the call's rows are not read again.
     """
     call, box, now, operator = change.call, change.box, change.now, change.operator
-    if (
-        Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
-            state=CallState.ENDED, end_reason=reason, ended_at=now, inviter_offline_deadline=None
-        )
-        != 1
-    ):
-        save_events(events or [])
-        return
-    pending = list(events or [])
-    call.state, call.end_reason, call.ended_at = CallState.ENDED, reason, now
-    call.inviter_offline_deadline = None
     if participants is None:
         participants = read_participants(call)
+    pending = list(events or [])
     up_to_date = True
     for p in [p for p in participants if p.state in RINGING_STATES]:
         if move(p, RINGING_STATES, now, state=ParticipantState.CANCELLED, deadline=None):
@@ -265,7 +255,19 @@ def end_call(
     pending.append(
         event(call, Kind.ENDED, actor=operator, reason=reason, extended_data=change.extended_data)
     )
-    save_events(pending)
+    # Last, so that the call's end and the whole timeline go in one statement (statements.py).
+    # The invitees still ringing were cancelled first: within the transaction the order is
+    # unseen, and the call lock keeps every other writer out until the commit.
+    update_call(
+        call,
+        pending,
+        state=CallState.ENDED,
+        end_reason=reason,
+        ended_at=now,
+        inviter_offline_deadline=None,
+    )
+    call.state, call.end_reason, call.ended_at = CallState.ENDED, reason, now
+    call.inviter_offline_deadline = None
     box.to_everyone(
         "call.ended",
         operator=change.operator_name,
