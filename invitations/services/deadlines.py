@@ -18,14 +18,23 @@ from ..models import (
     LIVE_CALL_STATES,
     RINGING_STATES,
     Call,
-    CallEvent,
     CallState,
     EndReason,
     Participant,
     ParticipantState,
     Role,
 )
-from .rules import Change, Kind, after_quit, end_call, end_reason_for, record, state_changed
+from .rules import (
+    Change,
+    Kind,
+    after_quit,
+    end_call,
+    end_reason_for,
+    event,
+    record,
+    save_events,
+    state_changed,
+)
 
 
 def expire(*, participant_id: int) -> bool:
@@ -121,9 +130,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
         return []
     due.sort(key=lambda p: (p.joined_at, p.pk))  # the order expire_many has always returned
     due_pks = {p.pk for p in due}
-    events = [
-        CallEvent(call=calls[p.call_id], kind=Kind.TIMEOUT, subject=p.user, data={}) for p in due
-    ]
+    events = [event(calls[p.call_id], Kind.TIMEOUT, subject=p.user) for p in due]
     for p in due:
         p.state, p.deadline, p.updated_at = ParticipantState.TIMEOUT, None, now
     ending: dict[str, list[Any]] = {}  # end reason -> call ids
@@ -151,24 +158,15 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
                     continue
                 p.state, p.deadline, p.updated_at = ParticipantState.CANCELLED, None, now
                 cancelled.append(p)
-                events.append(
-                    CallEvent(
-                        call=call,
-                        kind=Kind.CANCELLED,
-                        subject=p.user,
-                        data={"because": "call_ended"},
-                    )
-                )
+                events.append(event(call, Kind.CANCELLED, subject=p.user, because="call_ended"))
                 box.to_user(p.user_id, "call.invitation_cancelled", operator=None, extended_data="")
                 box.ring_stopped(p, "ended")
                 state_changed(box, p)
-            events.append(
-                CallEvent(call=call, kind=Kind.ENDED, data={"reason": reason, "extended_data": ""})
-            )
+            events.append(event(call, Kind.ENDED, reason=reason, extended_data=""))
             box.to_everyone("call.ended", operator=None, reason=reason, extended_data="")
         box.snapshot_from(everyone)
     _write_all(due, cancelled, ending, now)
-    CallEvent.objects.bulk_create(events)
+    save_events(events)
     send_on_commit(boxes)
     return [p.pk for p in due]
 
