@@ -44,7 +44,7 @@ from .rules import (
     send_and_snapshot,
     state_changed,
 )
-from .statements import update_call
+from .statements import CallChangedWithoutLockError, update_call
 
 
 def _lock_invitation_to_answer(
@@ -98,15 +98,17 @@ class _Answer:
 
 
 def _move_ringing_invitation(
-    answer: _Answer, action: str, now: datetime, expired: bool, **changes: Any
-) -> tuple[Call, Participant, list[Participant]]:
+    answer: _Answer, action: str, expired: bool, **changes: Any
+) -> tuple[Call, Participant, list[Participant], datetime]:
     """Inside the transaction: move the actor's ringing invitation (accept or reject), with the
-    answer's extended data.
+    answer's extended data; returns the time of the change, read under the call's lock so that
+    the participants' ``updated_at`` (a snapshot's version) follow the order of the changes.
 
     A late invitation is timed out first (``_answer_expiring_late``), then the answer is tried
     again with ``expired`` set; the check rides on the lock's read instead of a read of its own.
     """
     call, me, participants = _lock_invitation_to_answer(answer.actor, answer.call_id, action)
+    now = timezone.now()
     if not expired and me.state in RINGING_STATES and me.deadline and me.deadline <= now:
         raise _LateAnswerError(me.pk)
     _refuse_late_answer(me, now)
@@ -114,7 +116,7 @@ def _move_ringing_invitation(
     if not move(me, RINGING_STATES, now, deadline=None, **changes):
         raise CallError("invalid_state", f"You cannot {action} an invitation that is {me.state}.")
     me.user = answer.actor
-    return call, me, participants
+    return call, me, participants, now
 
 
 def _answered(call: Call, me: Participant, device_id: str, stop: str) -> Outbox:
@@ -146,12 +148,10 @@ def accept(
 
 
 def _accept(answer: _Answer, expired: bool) -> dict[str, Any]:
-    now = timezone.now()
     with transaction.atomic():
-        call, me, participants = _move_ringing_invitation(
+        call, me, participants, _ = _move_ringing_invitation(
             answer,
             "accept",
-            now,
             expired,
             state=ParticipantState.ACCEPTED,
             device_id=answer.device_id,
@@ -181,10 +181,9 @@ def reject(
 
 
 def _reject(answer: _Answer, expired: bool) -> dict[str, Any]:
-    now = timezone.now()
     with transaction.atomic():
-        call, me, participants = _move_ringing_invitation(
-            answer, "reject", now, expired, state=ParticipantState.REJECTED, reason=answer.reason
+        call, me, participants, now = _move_ringing_invitation(
+            answer, "reject", expired, state=ParticipantState.REJECTED, reason=answer.reason
         )
         box = _answered(call, me, answer.device_id, "rejected")
         end_if_over(
@@ -195,56 +194,30 @@ def _reject(answer: _Answer, expired: bool) -> dict[str, Any]:
         return send_and_snapshot(box)
 
 
-def _read_for_ack(
-    actor: User, call_id: UUID, now: datetime
-) -> tuple[Participant, list[Participant]]:
-    """Every participant of the call, read once with what a snapshot needs; the actor's row
-    checked as the locked path would (the same errors). Most acks change nothing (a second
-    device, a replay, a foreign or random id), and a stream of them must not take the write
-    lock each: SQLite has one for the whole database."""
-    participants = list(
-        Participant.objects.filter(call_id=call_id).select_related(
-            "call__inviter", "user", "invited_by"
-        )
-    )
-    me = next((p for p in participants if p.user_id == actor.pk), None)
-    if me is None:
-        raise CallError("not_found", "No such call.")
-    if me.role == Role.INVITER and me.invited_by_id is None:
-        raise CallError("permission_denied", "The inviter cannot acknowledge their own call.")
-    refuse_if_ended(me.call)
-    if me.state not in RINGING_STATES:
-        raise CallError(
-            "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
-        )
-    _refuse_late_answer(me, now)
-    return me, participants
-
-
 def acknowledge(*, actor: User, call_id: UUID, device_id: str = "") -> dict[str, Any]:
     """A device shows the invitation: inviting -> received. A no-op when already received.
 
-    No transaction: one read, then (the first ack only) a conditional update and the event's
-    insert, three statements in all (issue 9). The update decides: it moves the row only if it
-    is still ``inviting`` and before its deadline, so a concurrent answer, expiry or end wins
-    cleanly and this ack is answered from a fresh read. Between the update and the insert only
-    a crash of this process can come, and it would leave the timeline without its
-    ``received`` line, never a call in a wrong state."""
-    now = timezone.now()
-    me, participants = _read_for_ack(actor, call_id, now)
-    call = me.call
-    if me.state == ParticipantState.RECEIVED:
-        return call_snapshot(call, participants)
-    moved = Participant.objects.filter(
-        pk=me.pk, state=ParticipantState.INVITING, deadline__gt=now
-    ).update(state=ParticipantState.RECEIVED, updated_at=now)
-    if not moved:
-        # Something else moved it since the read: answer as that read would now.
-        me, participants = _read_for_ack(actor, call_id, now)
-        return call_snapshot(me.call, participants)
-    me.state, me.updated_at = ParticipantState.RECEIVED, now
-    record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
-    box = Outbox(call)
-    state_changed(box, me, device_id)
-    box.snapshot_from(participants)  # me moved in memory
-    return send_and_snapshot(box)
+    Under the call's lock, like every answer. Each ack's event carries the whole call, and a
+    client keeps the newest by its participants' ``updated_at``: a snapshot read outside the
+    lock, or stamped before it, could be the newest and still miss another invitee's ack (the
+    phones of a group call ack within the same milliseconds), and the inviter would see
+    "calling" for someone whose phone rings. An ack that changes nothing (a second device, a
+    replay) holds the lock for one read; a socket's message budget bounds how many it sends.
+    """
+    with transaction.atomic():
+        call, me, participants = _lock_invitation_to_answer(actor, call_id, "acknowledge")
+        now = timezone.now()  # under the lock: versions follow the order of the changes
+        if me.state not in RINGING_STATES:
+            raise CallError(
+                "invalid_state", f"You cannot acknowledge an invitation that is {me.state}."
+            )
+        _refuse_late_answer(me, now)
+        if me.state == ParticipantState.RECEIVED:
+            return call_snapshot(call, participants)
+        if not move(me, (ParticipantState.INVITING,), now, state=ParticipantState.RECEIVED):
+            raise CallChangedWithoutLockError(f"Participant {me.pk} moved under its call's lock.")
+        record(call, Kind.RECEIVED, actor=actor, subject=actor, device_id=device_id)
+        box = Outbox(call)
+        state_changed(box, me, device_id)
+        box.snapshot_from(participants)  # me moved in memory
+        return send_and_snapshot(box)

@@ -4,7 +4,9 @@ invite, add_invitees, cancel, quit_call, end and force_end (an invitee's answers
 1. runs in one transaction, locks the call row first (so the decision whether the call ends is
    taken on a consistent view) and moves participants with conditional updates
    (``filter(state__in=allowed).update(...)``), so racing requests, timers and processes produce
-   exactly one winner;
+   exactly one winner; the time it stamps (``updated_at``, which clients order snapshots by)
+   is read after the lock, so the versions of one call's snapshots follow the order of its
+   changes and the newest snapshot a client has seen holds every change before it;
 2. appends CallEvent rows, the timeline the admin shows;
 3. publishes events with ``transaction.on_commit`` through an Outbox, never before the commit.
 
@@ -134,9 +136,9 @@ def add_invitees(
     *, actor: User, call_id: UUID, invitees: list[str], extended_data: str = ""
 ) -> InviteResult:
     """Invite more people into a call that has not ended; any accepted participant may."""
-    now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
+        now = timezone.now()
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can invite others.")
@@ -157,9 +159,9 @@ def cancel(
     *, actor: User, call_id: UUID, invitees: list[str] | None = None, extended_data: str = ""
 ) -> dict[str, Any]:
     """Withdraw ringing invitations the actor sent (``invitees=None``: all of them)."""
-    now = timezone.now()
     with transaction.atomic():
         call, _, participants = lock_call_with_everyone(call_id, actor)
+        now = timezone.now()
         refuse_if_ended(call)
         if invitees is None:
             targets = [
@@ -219,9 +221,9 @@ def quit_call(
     *, actor: User, call_id: UUID, extended_data: str = "", device_id: str = ""
 ) -> dict[str, Any]:
     """Leave a call. The inviter quitting a call that still rings cancels it for everyone."""
-    now = timezone.now()
     with transaction.atomic():
         call, me = lock_call(call_id, actor)
+        now = timezone.now()
         refuse_if_ended(call)
         if not move(
             me,
@@ -247,9 +249,9 @@ def quit_call(
 
 def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any]:
     """End the call for everyone; any accepted participant may."""
-    now = timezone.now()
     with transaction.atomic():
         call, me, participants = lock_call_with_everyone(call_id, actor)
+        now = timezone.now()
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can end it.")
@@ -260,9 +262,9 @@ def end(*, actor: User, call_id: UUID, extended_data: str = "") -> dict[str, Any
 
 def force_end(*, call_id: UUID, operator: User | None = None) -> bool:
     """End a call from the admin. Returns False if it had already ended."""
-    now = timezone.now()
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(pk=call_id).first()
+        now = timezone.now()
         if call is None or call.is_ended:
             return False
         box = Outbox(call)

@@ -22,13 +22,17 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the services' on_commit 
 # change and its events in one (services/statements.py); SQLite sends those two apart.
 # BEGIN and COMMIT are counted: Django logs them as queries.
 COUNTS = {
-    "sqlite": {"invite": 7, "accept": 6, "reject": 6, "cancel": 6, "end": 5, "ack": 3},
-    "postgresql": {"invite": 8, "accept": 6, "reject": 6, "cancel": 6, "end": 5, "ack": 3},
+    "sqlite": {"invite": 7, "accept": 6, "reject": 6, "cancel": 6, "end": 5, "ack": 5},
+    "postgresql": {"invite": 8, "accept": 6, "reject": 6, "cancel": 6, "end": 5, "ack": 6},
 }
 # Issue 9's targets. ``test_targets`` holds those not met as strict expected failures, so
 # meeting one turns that test red until its name leaves NOT_MET.
 TARGETS = {"invite": 8, "accept": 6, "reject": 6, "cancel": 6, "end": 6, "ack": 3}
-NOT_MET: dict[str, set[str]] = {}
+# ack met 3 with one unlocked read, a conditional update and an insert, but its event could
+# then carry a snapshot that missed another invitee's ack made in the same milliseconds, with a
+# version as new (test_races.py; a browser group call showed "calling" for a ringing callee).
+# It now locks the call like every answer: BEGIN and COMMIT, and on PostgreSQL the lock too.
+NOT_MET: dict[str, set[str]] = {"sqlite": {"ack"}, "postgresql": {"ack"}}
 
 
 def ceiling(name: str) -> int:

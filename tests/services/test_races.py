@@ -271,3 +271,40 @@ def test_accepting_while_the_inviter_hangs_up_ends_the_call_one_way_or_the_other
         assert (c.end_reason, bob.state) in {("all_left", "accepted"), ("cancelled", "cancelled")}
         assert CallEvent.objects.filter(call_id=cid, kind="ended").count() == 1
         end_every_call()
+
+
+# --- snapshots: every event carries the call after the change, in an order a client can follow ---
+
+
+def _version(call: dict[str, Any]) -> str:
+    """What the browser app orders snapshots by (static/js/call/model.js ``version``): the
+    latest of the participants' ``updated_at`` and the call's ``ended_at``."""
+    times = [p["updated_at"] for p in call["participants"]] + [call["ended_at"] or ""]
+    return max(timezone.datetime.fromisoformat(t).isoformat() for t in times if t)
+
+
+def test_invitees_acknowledging_at_once_never_send_a_newest_snapshot_that_misses_an_ack(
+    users: dict[str, Any],
+) -> None:
+    """A group call rings on everyone's devices at the same instant, and each acks at once.
+    Each ack's event carries the whole call; a client keeps the newest (by version) it has seen.
+    Whatever order they arrive in, the newest must show every ack: an ack whose snapshot was
+    read before another's write, yet carries a version as new, would leave the inviter's
+    waiting page saying "calling" for someone whose phone rings."""
+    invitees = ["bob", "carol", "dave", "erin"]
+    for _ in range(ITERATIONS):
+        cid = services.invite(inviter=users["alice"], invitees=invitees).call["id"]
+        results = together(
+            *(
+                lambda name=name, cid=cid: services.acknowledge(actor=users[name], call_id=cid)
+                for name in invitees
+            )
+        )
+        for res in results:
+            assert not isinstance(res, BaseException), repr(res)
+        newest = max(_version(snap) for snap in results)
+        for snap in results:
+            if _version(snap) == newest:
+                states = {p["user"]: p["state"] for p in snap["participants"]}
+                assert all(states[n] == "received" for n in invitees), (snap, results)
+        end_every_call()
