@@ -24,17 +24,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from .rules import (
-    Change,
-    Kind,
-    after_quit,
-    end_call,
-    end_reason_for,
-    event,
-    record,
-    save_events,
-    state_changed,
-)
+from . import rules
 
 
 def expire(*, participant_id: int) -> bool:
@@ -130,7 +120,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
         return []
     due.sort(key=lambda p: (p.joined_at, p.pk))  # the order expire_many has always returned
     due_pks = {p.pk for p in due}
-    events = [event(calls[p.call_id], Kind.TIMEOUT, subject=p.user) for p in due]
+    events = [rules.event(calls[p.call_id], rules.Kind.TIMEOUT, subject=p.user) for p in due]
     for p in due:
         p.state, p.deadline, p.updated_at = ParticipantState.TIMEOUT, None, now
     ending: dict[str, list[Any]] = {}  # end reason -> call ids
@@ -144,10 +134,10 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
             if p.pk in due_pks:
                 box.to_user(p.user_id, "call.invitation_timeout")
                 box.ring_stopped(p, "timeout")
-                state_changed(box, p)
+                rules.state_changed(box, p)
         reason = None
         if not call.is_ended:
-            reason = end_reason_for(call, [(p.role, p.state) for p in everyone])
+            reason = rules.end_reason_for(call, [(p.role, p.state) for p in everyone])
         if reason is not None:
             # end_call's effects, decided here and written below for every ending call at once.
             ending.setdefault(reason, []).append(call_id)
@@ -158,15 +148,17 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
                     continue
                 p.state, p.deadline, p.updated_at = ParticipantState.CANCELLED, None, now
                 cancelled.append(p)
-                events.append(event(call, Kind.CANCELLED, subject=p.user, because="call_ended"))
+                events.append(
+                    rules.event(call, rules.Kind.CANCELLED, subject=p.user, because="call_ended")
+                )
                 box.to_user(p.user_id, "call.invitation_cancelled", operator=None, extended_data="")
                 box.ring_stopped(p, "ended")
-                state_changed(box, p)
-            events.append(event(call, Kind.ENDED, reason=reason, extended_data=""))
+                rules.state_changed(box, p)
+            events.append(rules.event(call, rules.Kind.ENDED, reason=reason, extended_data=""))
             box.to_everyone("call.ended", operator=None, reason=reason, extended_data="")
         box.snapshot_from(everyone)
     _write_all(due, cancelled, ending, now)
-    save_events(events)
+    rules.save_events(events)
     send_on_commit(boxes)
     return [p.pk for p in due]
 
@@ -243,13 +235,13 @@ def expire_participant_offline(*, participant_id: int) -> bool:
         ).update(**changes)
         if not won:
             return False
-        change = Change(call, Outbox(call), at)
+        change = rules.Change(call, Outbox(call), at)
         if caller_offline:
-            end_call(change, EndReason.CALLER_OFFLINE)
+            rules.end_call(change, EndReason.CALLER_OFFLINE)
         else:
             me.state, me.offline_deadline, me.updated_at = ParticipantState.QUIT, None, at
-            record(call, Kind.QUIT, subject=me.user, because="offline")
-            after_quit(change, me)
+            rules.record(call, rules.Kind.QUIT, subject=me.user, because="offline")
+            rules.after_quit(change, me)
         change.box.send_on_commit()
         return True
 
@@ -270,6 +262,6 @@ def expire_caller_offline(*, call_id: UUID) -> bool:
         if call is None:
             return False
         box = Outbox(call)
-        end_call(Change(call, box, at), EndReason.CALLER_OFFLINE)
+        rules.end_call(rules.Change(call, box, at), EndReason.CALLER_OFFLINE)
         box.send_on_commit()
         return True
