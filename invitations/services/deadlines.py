@@ -93,6 +93,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
         .filter(pk__in=call_ids)
         .order_by("pk")
     }
+    now = timezone.now()  # the changes' stamp, taken under the locks (transitions.py, 1.)
     # Every participant of these calls, read once under the locks, in each call's order: who
     # is due, the end rules and the snapshots all come from these rows.
     members: dict[Any, list[Participant]] = {}
@@ -224,6 +225,7 @@ def expire_participant_offline(*, participant_id: int) -> bool:
         call = Call.objects.select_for_update().select_related("inviter").get(pk=call_id)
         if call.is_ended:
             return False
+        at = timezone.now()  # the change's stamp, taken under the lock (transitions.py, 1.)
         me = Participant.objects.select_related("user").get(pk=participant_id)
         caller_offline = call.state == CallState.RINGING and me.role == Role.INVITER
         # Conditional on the deadline too: a device that came back has cleared it.
@@ -262,6 +264,7 @@ def expire_caller_offline(*, call_id: UUID) -> bool:
         if call is None:
             return False
         box = Outbox(call)
-        rules.end_call(rules.Change(call, box, at), EndReason.CALLER_OFFLINE)
+        now = timezone.now()  # the change's stamp, taken under the lock (transitions.py, 1.)
+        rules.end_call(rules.Change(call, box, now), EndReason.CALLER_OFFLINE)
         box.send_on_commit()
         return True
