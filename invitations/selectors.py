@@ -10,7 +10,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from .errors import CallError, validation_error
 from .models import (
@@ -66,28 +66,26 @@ def call_for_user(user: User, call_id: UUID) -> Call:
     return call
 
 
-def incoming_calls(user: User) -> list[Call]:
-    """Calls ringing for the user right now (what session.ready lists)."""
-    return list(
-        _with_participants(
-            Call.objects.filter(
-                participants__user=user,
-                participants__state__in=RINGING_STATES,
-                state__in=LIVE_CALL_STATES,
-            ).order_by("created_at")
-        )
-    )
-
-
-def current_call(user: User) -> Call | None:
-    """The call the user talks in, if any (busy users are in at most one)."""
-    return _with_participants(
+def session_calls(user: User) -> tuple[list[Call], Call | None]:
+    """What ``session.ready`` lists: the calls ringing for the user (oldest first) and the call
+    they talk in, if any (busy users are in at most one). One read for both, with their
+    participants: every socket's connect pays for it, all at once in a reconnect storm."""
+    calls = _with_participants(
         Call.objects.filter(
             participants__user=user,
-            participants__state=ParticipantState.ACCEPTED,
+            participants__state__in=[*RINGING_STATES, ParticipantState.ACCEPTED],
             state__in=LIVE_CALL_STATES,
-        ).order_by("-created_at")
-    ).first()
+        ).order_by("created_at")
+    )
+    incoming: list[Call] = []
+    current: Call | None = None
+    for call in calls:
+        mine = next(p for p in call.participants.all() if p.user_id == user.pk)
+        if mine.state == ParticipantState.ACCEPTED:
+            current = call  # the newest, should there ever be two
+        else:
+            incoming.append(call)
+    return incoming, current
 
 
 def in_live_call(user: User, call_id: Any = None) -> bool:
@@ -131,13 +129,17 @@ def user_snapshots(users: list[User]) -> list[dict[str, Any]]:
 def presence_snapshot(usernames: list[str]) -> dict[str, Any]:
     """The ``presence.snapshot`` frame: these users' presence, in the order asked, leaving out
     usernames nobody has."""
-    found = dict(User.objects.filter(username__in=usernames).values_list("username", "pk"))
-    online = online_user_ids(list(found.values()))
+    # One read (every subscribe of every connecting socket makes it): the users with their
+    # presence row's ``online``, as ``online_user_ids`` reads it.
+    online_row = UserPresence.objects.filter(user_id=OuterRef("pk"), online=True)
+    found = dict(
+        UserModel.objects.filter(username__in=usernames)
+        .annotate(online=Exists(online_row))
+        .values_list("username", "online")
+    )
     return {
         "type": "presence.snapshot",
-        "users": [
-            {"user": name, "online": found[name] in online} for name in usernames if name in found
-        ],
+        "users": [{"user": name, "online": found[name]} for name in usernames if name in found],
     }
 
 

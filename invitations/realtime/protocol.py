@@ -121,12 +121,12 @@ def error(exc: CallError, request: dict[str, Any] | None = None) -> dict[str, An
 
 def session_ready(user: User, device_id: str) -> dict[str, Any]:
     """Everything a device needs to (re)build its view: what rings for me, what I talk in."""
-    current = selectors.current_call(user)
+    incoming, current = selectors.session_calls(user)
     return {
         "type": "session.ready",
         "user": user.get_username(),
         "device_id": device_id,
-        "incoming": selectors.snapshots(selectors.incoming_calls(user)),
+        "incoming": selectors.snapshots(incoming),
         "current": selectors.snapshots([current])[0] if current is not None else None,
         # Deadlines are absolute; a device with a skewed clock can correct with this.
         "server_time": timezone.now().isoformat(),

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from invitations import services
+from invitations import selectors, services, tokens
+from invitations.realtime import devices, protocol
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the services' on_commit hooks run
 
@@ -116,3 +117,33 @@ _NOT_MET_MARK = pytest.mark.xfail(
 )
 def test_targets(name: str, users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
     _run(name, users, django_assert_max_num_queries(TARGETS[name]))
+
+
+# A socket's connect (realtime/): the token check, the device's registration (one write
+# transaction, under SQLite's one write lock), session.ready's read, and the presence snapshot
+# of its subscription. A reconnect storm pays these once per socket, all at once.
+CONNECT_COUNTS = {
+    "sqlite": {"token": 1, "register": 8, "ready": 2, "snapshot": 1},
+    "postgresql": {"token": 1, "register": 9, "ready": 2, "snapshot": 1},
+}
+
+
+def test_a_sockets_connect(users: dict[str, Any], django_assert_max_num_queries: Any) -> None:
+    ring(users)  # bob has a ringing call to list
+    ceilings = CONNECT_COUNTS.get(connection.vendor, CONNECT_COUNTS["postgresql"])
+    key, _ = tokens.issue(user=users["bob"])
+    with django_assert_max_num_queries(ceilings["token"]):
+        assert tokens.check(key) is not None
+    with django_assert_max_num_queries(ceilings["register"]):
+        assert devices.device_connected(
+            user=users["bob"], device_id="phone", channel_name="bob-phone", limit=10
+        )
+    with django_assert_max_num_queries(ceilings["ready"]):
+        ready = protocol.session_ready(users["bob"], "phone")
+    assert len(ready["incoming"]) == 1 and ready["current"] is None
+    with django_assert_max_num_queries(ceilings["snapshot"]):
+        snapshot = selectors.presence_snapshot(["alice", "bob", "nobody"])
+    assert snapshot["users"] == [
+        {"user": "alice", "online": False},
+        {"user": "bob", "online": True},
+    ]
