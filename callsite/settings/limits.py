@@ -40,6 +40,11 @@ CALLSITE: dict[str, Any] = {
     "HTTP_QUEUE_WAIT": env_float("CALLSITE_HTTP_QUEUE_WAIT", 5),
     # Threads that run the WebSocket consumers' database calls (invitations/realtime/).
     "WS_DB_THREADS": WS_DB_THREADS,
+    # Seconds a WebSocket handshake may wait for the server to accept it (its credential check
+    # queues with every other socket's database work). Daphne's own default, 5 s, rejected
+    # sockets in a reconnect storm of 2,000 on one process (bench/README.md), and a rejected
+    # client reconnects, which only adds to the storm.
+    "WS_CONNECT_TIMEOUT": env_int("CALLSITE_WS_CONNECT_TIMEOUT", 30),
     # Expiries the timer worker runs at once; unset: TIMER_CONCURRENCY on PostgreSQL, one on
     # SQLite (a single writer). See invitations/timers.py.
     "TIMER_CONCURRENCY": env_int("CALLSITE_TIMER_CONCURRENCY", 0) or None,

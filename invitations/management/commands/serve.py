@@ -82,6 +82,8 @@ class Command(BaseCommand):
                 str(options["port"]),
                 "--websocket_timeout",
                 "-1",
+                "--websocket_connect_timeout",
+                str(settings.CALLSITE["WS_CONNECT_TIMEOUT"]),
                 # Daphne's own access log prints whole URLs, tokens in query strings included;
                 # callsite writes its own access lines (callsite/middleware.py, ws_observe.py).
                 "--verbosity",
