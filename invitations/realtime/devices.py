@@ -53,6 +53,7 @@ from callsite import lifecycle
 
 from .. import presence, services
 from ..models import DeviceConnection
+from ..services import connect_sql
 from .executor import db_call
 from .limits import TooManySocketsError
 
@@ -104,20 +105,22 @@ def device_connected(
             # run or will run after this lock, and must not find a row to resurrect.
             return False
         if limit is not None:
-            held = (
-                DeviceConnection.objects.filter(user=user, last_seen__gte=presence.fresh_since())
-                .exclude(channel_name=channel_name)
-                .count()
-            )
+            held = connect_sql.fresh_devices_besides(user.pk, channel_name, presence.fresh_since())
             if held >= limit:
                 raise TooManySocketsError(held)
-        row = {"user": user, "device_id": device_id, "server_id": SERVER_ID, "last_seen": now}
         if unless_closed is None:
             # A new socket's channel name is new: one INSERT, where update_or_create's read and
             # two savepoints made the connect's write transaction (SQLite's one writer) 13
             # statements instead of 8.
-            DeviceConnection.objects.create(channel_name=channel_name, **row)
+            connect_sql.insert_device(
+                user_id=user.pk,
+                device_id=device_id,
+                channel_name=channel_name,
+                server_id=SERVER_ID,
+                now=now,
+            )
         else:
+            row = {"user": user, "device_id": device_id, "server_id": SERVER_ID, "last_seen": now}
             DeviceConnection.objects.update_or_create(channel_name=channel_name, defaults=row)
         # On every connect, not only the first: cheap, and it heals a deadline set by a sweep
         # that raced with this device.

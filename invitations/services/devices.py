@@ -25,6 +25,7 @@ from ..models import (
     UserPresence,
 )
 from ..presence import has_connected_device
+from . import connect_sql
 from .locking import lock_users
 
 
@@ -46,24 +47,15 @@ def mark_user_online(*, user: User) -> bool:
 
     Call under the user's lock, in the transaction that recorded the device.
     """
-    Call.objects.filter(
-        inviter=user, state__in=LIVE_CALL_STATES, inviter_offline_deadline__isnull=False
-    ).update(inviter_offline_deadline=None)
-    Participant.objects.filter(user=user, offline_deadline__isnull=False).update(
-        offline_deadline=None
-    )
-    mine = UserPresence.objects.filter(user_id=user.pk)
-    state = mine.values_list("online", "offline_deadline").first()
-    if state is None:
-        UserPresence.objects.create(user_id=user.pk, online=True)
-    elif not state[0]:
-        mine.update(online=True, offline_deadline=None)
-    else:
+    connect_sql.stop_offline_countdowns(user.pk)
+    state = connect_sql.presence_of(user.pk)
+    if state is not None and state[0]:
         # Online already: the first device after a reload (within the grace), or another one.
         # Subscribers were never told otherwise, so they hear nothing now either.
-        if state[1] is not None:
-            mine.update(offline_deadline=None)
+        if state[1]:
+            connect_sql.set_online(user.pk, insert=False)
         return False
+    connect_sql.set_online(user.pk, insert=state is None)
     presence.publish_on_commit(user.get_username(), True)
     return True
 
