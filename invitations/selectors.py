@@ -66,14 +66,20 @@ def call_for_user(user: User, call_id: UUID) -> Call:
     return call
 
 
+SESSION_STATES = [*RINGING_STATES, ParticipantState.ACCEPTED]  # what session.ready lists
+
+
 def session_calls(user: User) -> tuple[list[Call], Call | None]:
     """What ``session.ready`` lists: the calls ringing for the user (oldest first) and the call
-    they talk in, if any (busy users are in at most one). One read for both, with their
-    participants: every socket's connect pays for it, all at once in a reconnect storm."""
+    they talk in, if any (busy users are in at most one). Every socket's connect pays for it,
+    all at once in a reconnect storm: a user with neither costs one plain statement; the others
+    one read for both lists, with the calls' participants."""
+    if not _in_session_calls(user.pk):
+        return [], None  # most connects: one cheap statement rather than the ORM's read
     calls = _with_participants(
         Call.objects.filter(
             participants__user=user,
-            participants__state__in=[*RINGING_STATES, ParticipantState.ACCEPTED],
+            participants__state__in=SESSION_STATES,
             state__in=LIVE_CALL_STATES,
         ).order_by("created_at")
     )
@@ -86,6 +92,24 @@ def session_calls(user: User) -> tuple[list[Call], Call | None]:
         else:
             incoming.append(call)
     return incoming, current
+
+
+def _in_session_calls(user_id: int) -> bool:
+    """Does anything ring for the user, or do they talk in a call (``session_calls``'s rows)?"""
+    with connection.cursor() as cursor:
+        cursor.execute(_session_calls_sql(), [user_id, *SESSION_STATES, *LIVE_CALL_STATES])
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _session_calls_sql() -> str:
+    q = connection.ops.quote_name
+    part, call = q(Participant._meta.db_table), q(Call._meta.db_table)
+    return (
+        f"SELECT 1 FROM {part} p INNER JOIN {call} c ON c.id = p.call_id WHERE p.user_id = %s"
+        f" AND p.state IN ({', '.join(['%s'] * len(SESSION_STATES))})"
+        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))}) LIMIT 1"
+    )
 
 
 def in_live_call(user: User, call_id: Any = None) -> bool:
