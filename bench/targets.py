@@ -39,8 +39,19 @@ def ratio(value: float, base: float | None) -> str:
     return f"{value / base:.1f}×" if base else "n/a"
 
 
+def status(met: bool, n: int, target_n: int) -> str:
+    """Met or not; a quick run's smaller N meeting a bound is not the target met."""
+    if not met:
+        return "not met"
+    return "**met**" if n >= target_n else f"met at this N only (the target's: {target_n:,})"
+
+
 def _ring_target(
-    name: str, row: dict[str, Any] | None, relay: dict[str, Any] | None, need_no_loss: bool
+    name: str,
+    row: dict[str, Any] | None,
+    relay: dict[str, Any] | None,
+    need_no_loss: bool,
+    target_n: int = 0,
 ) -> list[str]:
     if row is None:
         return [name, "not run", "", "", ""]
@@ -54,7 +65,7 @@ def _ring_target(
         f"{row['sent']}" + (f", {row['failed']} REST failed" if row.get("failed") else ""),
         f"p99 {fmt(base)} ms" if base else "n/a",
         ratio(row["p99"], base),
-        "**met**" if met else "not met",
+        status(met, row["n"], target_n),
     ]
 
 
@@ -68,12 +79,14 @@ def targets(res: Results) -> list[list[str]]:
             find(res.storms, scenario="storm"),
             find(res.storms, scenario="relay-storm"),
             True,
+            1000,
         ),
         _ring_target(
             "10,000 sockets online, one process, 200 invites/s: p99 ≤ 3× relay p99, 0 lost",
             find(res.rows, scenario="invite", topology="embedded", n=top, rate=200),
             find(res.rows, scenario="relay", topology="embedded", rate=200),
             True,
+            10_000,
         ),
         _ring_target(
             "production topology, 100 invites/s: p99 ≤ 3× relay p99",
@@ -120,6 +133,8 @@ def targets(res: Results) -> list[list[str]]:
             continue
         once = t["more_than_once"] == 0 and t["still_ringing"] == 0 and t["expired"] == t["pending"]
         met = t["p99"] <= 100 and once
+        # The target's load: 100,000 due over 60 s (a quick run's is smaller).
+        full = t["pending"] >= 100_000 and t["pending"] / res.plan.timer_spread >= 100_000 / 60
         out.append(
             [
                 f"timers, 100,000 pending over 60 s, {t['topology']}: p99 lateness ≤ 100 ms, each "
@@ -129,7 +144,7 @@ def targets(res: Results) -> list[list[str]]:
                 f"still ringing {t['still_ringing']}",
                 "n/a",
                 "",
-                "**met**" if met else "not met",
+                status(met, 100_000 if full else t["pending"], 100_000),
             ]
         )
     return out
