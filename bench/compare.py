@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from targets import baseline_for, cpu_ms_per_message, find
+
 
 def _rows(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Invite-to-ring rows by label: storms first, then each scenario, topology and rate."""
@@ -26,14 +28,6 @@ def _rows(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _cpu_ms(row: dict[str, Any]) -> float | None:
-    """Server CPU per invitation, as bench/targets.py computes it."""
-    if not row.get("sent") or "cpu_wall_s" not in row:
-        return None
-    pct = sum(v for k, v in row["cpu"].items() if k.startswith(("server", "timer", "relay")))
-    return pct / 100 * row["cpu_wall_s"] / row["sent"] * 1000
-
-
 def plot(old: dict[str, Any], new: dict[str, Any], out: Path, labels: tuple[str, str]) -> None:
     import matplotlib
 
@@ -42,7 +36,14 @@ def plot(old: dict[str, Any], new: dict[str, Any], out: Path, labels: tuple[str,
 
     before, after = _rows(old), _rows(new)
     rings = [k for k in after if k in before and not k.startswith("relay")]
-    relays = {k: v for k, v in after.items() if k.startswith("relay")}
+
+    def relay_p99(row: dict[str, Any]) -> float | None:
+        """The bare relay's p99 in the new run, for this scenario's row."""
+        if row["scenario"] == "storm":
+            storm = find(new.get("storms", []), scenario="relay-storm")
+            return float(storm["p99"]) if storm else None
+        return baseline_for(new.get("rates", []), row["topology"], row["scenario"], row["rate"])
+
     fig, (ax1, ax2, ax3) = plt.subplots(
         1, 3, figsize=(17, 5.5), gridspec_kw={"width_ratios": [4, 1, 1.4]}
     )
@@ -51,11 +52,9 @@ def plot(old: dict[str, Any], new: dict[str, Any], out: Path, labels: tuple[str,
     ax1.bar([x - width / 2 for x in xs], [before[k]["p99"] for k in rings], width, label=labels[0])
     ax1.bar([x + width / 2 for x in xs], [after[k]["p99"] for k in rings], width, label=labels[1])
     for x, key in zip(xs, rings, strict=True):
-        scenario, rest = key.split(" ", 1)
-        relay = {"storm": "relay-storm", "cross": "relay-x"}.get(scenario, "relay")
-        base = relays.get(f"{relay} {rest}")
+        base = relay_p99(after[key])
         if base is not None:
-            ax1.plot([x - 0.45, x + 0.45], [base["p99"]] * 2, "k--", linewidth=1)
+            ax1.plot([x - 0.45, x + 0.45], [base] * 2, "k--", linewidth=1)
     ax1.plot([], [], "k--", linewidth=1, label=f"bare relay, {labels[1]}")
     ax1.set_yscale("log")
     ax1.set_ylabel("invite to ring, p99 (ms, log)")
@@ -74,8 +73,8 @@ def plot(old: dict[str, Any], new: dict[str, Any], out: Path, labels: tuple[str,
 
     cpu = [k for k in rings if k.startswith("invite") and k.endswith(" 100/s")]
     xs = range(len(cpu))
-    ax3.bar([x - width / 2 for x in xs], [_cpu_ms(before[k]) or 0 for k in cpu], width)
-    ax3.bar([x + width / 2 for x in xs], [_cpu_ms(after[k]) or 0 for k in cpu], width)
+    ax3.bar([x - width / 2 for x in xs], [cpu_ms_per_message(before[k]) or 0 for k in cpu], width)
+    ax3.bar([x + width / 2 for x in xs], [cpu_ms_per_message(after[k]) or 0 for k in cpu], width)
     ax3.set_xticks(list(xs), [k.replace("invite ", "") for k in cpu], fontsize=8)
     ax3.set_ylabel("server CPU per invitation (ms)")
     ax3.axhline(3, color="grey", linewidth=0.8, linestyle=":")

@@ -2,29 +2,56 @@
 
 Building these six statements through the ORM cost 2.3 ms of CPU per connect on SQLite (issue 9:
 compiling each query, its converters and model instances), a quarter of a socket's whole connect
-under a connect storm (py-spy). They have a fixed shape, so they are written once here, for
-SQLite and PostgreSQL alike; tests/services/test_query_counts.py counts them and the device
-tests check what they do. Column and table names come from the models, values are parameters.
+under a connect storm (py-spy). They have a fixed shape, so their text is made once per process
+(as ``selectors._availability_sql`` is), for SQLite and PostgreSQL alike; values are parameters.
+tests/services/test_query_counts.py counts them and the device tests check what they do.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Field, Model
 
 from ..models import LIVE_CALL_STATES, Call, DeviceConnection, Participant, UserPresence
 
 
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+@dataclass(frozen=True)
+class _Statements:
+    count_fresh: str
+    insert_device: str
+    stop_inviter_countdowns: str
+    stop_participant_countdowns: str
+    presence: str
+    insert_presence: str
+    update_presence: str
 
 
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)  # a concrete column, not a reverse relation
-    return connection.ops.quote_name(field.column)
+@functools.cache
+def _sql() -> _Statements:
+    q = connection.ops.quote_name
+    device, call, part, presence = (
+        q(m._meta.db_table) for m in (DeviceConnection, Call, Participant, UserPresence)
+    )
+    states = ", ".join(["%s"] * len(LIVE_CALL_STATES))
+    return _Statements(
+        count_fresh=f"SELECT COUNT(*) FROM {device}"
+        " WHERE user_id = %s AND last_seen >= %s AND channel_name <> %s",
+        insert_device=f"INSERT INTO {device}"
+        " (user_id, device_id, channel_name, server_id, connected_at, last_seen)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        stop_inviter_countdowns=f"UPDATE {call} SET inviter_offline_deadline = NULL"
+        f" WHERE inviter_id = %s AND state IN ({states}) AND inviter_offline_deadline IS NOT NULL",
+        stop_participant_countdowns=f"UPDATE {part} SET offline_deadline = NULL"
+        " WHERE user_id = %s AND offline_deadline IS NOT NULL",
+        presence=f"SELECT online, offline_deadline IS NOT NULL FROM {presence} WHERE user_id = %s",
+        insert_presence=f"INSERT INTO {presence} (user_id, online, offline_deadline)"
+        " VALUES (%s, %s, NULL)",
+        update_presence=f"UPDATE {presence} SET online = %s, offline_deadline = NULL"
+        " WHERE user_id = %s",
+    )
 
 
 def _when(value: datetime) -> str | datetime | None:
@@ -33,13 +60,8 @@ def _when(value: datetime) -> str | datetime | None:
 
 def fresh_devices_besides(user_id: int, channel_name: str, since: datetime) -> int:
     """How many fresh connections the user holds, other than ``channel_name``."""
-    d = DeviceConnection
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {_table(d)} WHERE {_column(d, 'user')} = %s"
-            f" AND {_column(d, 'last_seen')} >= %s AND {_column(d, 'channel_name')} <> %s",
-            [user_id, _when(since), channel_name],
-        )
+        cursor.execute(_sql().count_fresh, [user_id, _when(since), channel_name])
         return int(cursor.fetchone()[0])
 
 
@@ -47,14 +69,9 @@ def insert_device(
     *, user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime
 ) -> None:
     """A new socket's row (its channel name is new: nothing to update)."""
-    d = DeviceConnection
-    columns = ", ".join(
-        _column(d, f)
-        for f in ("user", "device_id", "channel_name", "server_id", "connected_at", "last_seen")
-    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {_table(d)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
+            _sql().insert_device,
             [user_id, device_id, channel_name, server_id, _when(now), _when(now)],
         )
 
@@ -62,50 +79,23 @@ def insert_device(
 def stop_offline_countdowns(user_id: int) -> None:
     """A device of the user is back: no call of theirs ends or leaves for their absence.
     (``updated_at`` stays: a countdown is not a change anyone was told of.)"""
-    c, p = Call, Participant
-    states = ", ".join(["%s"] * len(LIVE_CALL_STATES))
-    deadline = _column(c, "inviter_offline_deadline")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_table(c)} SET {deadline} = NULL WHERE {_column(c, 'inviter')} = %s"
-            f" AND {_column(c, 'state')} IN ({states}) AND {deadline} IS NOT NULL",
-            [user_id, *LIVE_CALL_STATES],
-        )
-        deadline = _column(p, "offline_deadline")
-        cursor.execute(
-            f"UPDATE {_table(p)} SET {deadline} = NULL"
-            f" WHERE {_column(p, 'user')} = %s AND {deadline} IS NOT NULL",
-            [user_id],
-        )
+        cursor.execute(_sql().stop_inviter_countdowns, [user_id, *LIVE_CALL_STATES])
+        cursor.execute(_sql().stop_participant_countdowns, [user_id])
 
 
 def presence_of(user_id: int) -> tuple[bool, bool] | None:
     """The user's presence row: (online, a grace is counting), or None if they have none."""
-    u = UserPresence
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_column(u, 'online')}, {_column(u, 'offline_deadline')} IS NOT NULL"
-            f" FROM {_table(u)} WHERE {_column(u, 'user')} = %s",
-            [user_id],
-        )
+        cursor.execute(_sql().presence, [user_id])
         row = cursor.fetchone()
     return None if row is None else (bool(row[0]), bool(row[1]))
 
 
 def set_online(user_id: int, *, insert: bool) -> None:
     """The user is online, with no grace counting (``insert``: they have no row yet)."""
-    u = UserPresence
-    online, deadline = _column(u, "online"), _column(u, "offline_deadline")
     with connection.cursor() as cursor:
         if insert:
-            cursor.execute(
-                f"INSERT INTO {_table(u)} ({_column(u, 'user')}, {online}, {deadline})"
-                " VALUES (%s, %s, NULL)",
-                [user_id, True],
-            )
+            cursor.execute(_sql().insert_presence, [user_id, True])
         else:
-            cursor.execute(
-                f"UPDATE {_table(u)} SET {online} = %s, {deadline} = NULL"
-                f" WHERE {_column(u, 'user')} = %s",
-                [True, user_id],
-            )
+            cursor.execute(_sql().update_presence, [True, user_id])
