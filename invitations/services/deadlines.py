@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from ..events import Outbox, send_on_commit
 from ..models import (
-    LIVE_CALL_STATES,
     RINGING_STATES,
     Call,
     CallState,
@@ -24,7 +23,7 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from . import rules
+from . import expiry_sql, rules
 
 
 def expire(*, participant_id: int) -> bool:
@@ -171,36 +170,11 @@ def _write_all(
     now: datetime,
 ) -> None:
     """The batch's decisions, each one conditional UPDATE that must move every row it names."""
-    ringing = Participant.objects.ringing()
-    changes: list[tuple[Any, int]] = [
-        (
-            ringing.filter(pk__in=[p.pk for p in due], deadline__lte=now).update(
-                state=ParticipantState.TIMEOUT, deadline=None, updated_at=now
-            ),
-            len(due),
-        )
-    ]
+    changes = [(expiry_sql.time_out([p.pk for p in due], now), len(due))]
     if cancelled:
-        changes.append(
-            (
-                ringing.filter(pk__in=[p.pk for p in cancelled]).update(
-                    state=ParticipantState.CANCELLED, deadline=None, updated_at=now
-                ),
-                len(cancelled),
-            )
-        )
+        changes.append((expiry_sql.cancel([p.pk for p in cancelled], now), len(cancelled)))
     for reason, call_ids in ending.items():
-        changes.append(
-            (
-                Call.objects.filter(pk__in=call_ids, state__in=LIVE_CALL_STATES).update(
-                    state=CallState.ENDED,
-                    end_reason=reason,
-                    ended_at=now,
-                    inviter_offline_deadline=None,
-                ),
-                len(call_ids),
-            )
-        )
+        changes.append((expiry_sql.end_calls(call_ids, reason, now), len(call_ids)))
     if any(moved != expected for moved, expected in changes):
         raise _BatchRacedError()
 

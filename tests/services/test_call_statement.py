@@ -15,7 +15,12 @@ from django.db import transaction
 from invitations import services
 from invitations.models import Call, CallEvent, CallState
 from invitations.services.rules import event
-from invitations.services.statements import CallChangedWithoutLockError, update_call
+from invitations.services.statements import (
+    EVENTS_PER_STATEMENT,
+    CallChangedWithoutLockError,
+    insert_events,
+    update_call,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,3 +66,32 @@ def test_an_end_cancels_the_ringing_and_records_it_before_the_end(users: dict[st
     assert {p["user"]: p["state"] for p in after["participants"]}["carol"] == "cancelled"
     kinds = list(CallEvent.objects.filter(call_id=call_id).values_list("kind", flat=True))
     assert kinds[-2:] == ["cancelled", "ended"]
+
+
+def test_events_go_in_as_made_in_order_with_their_ids_however_many(users: dict[str, Any]) -> None:
+    """``insert_events`` is plain SQL in statements of 1,000: each row keeps its call, kind,
+    actor, subject, data and time, in order across statements, and gets its id."""
+    call_id = ring(users, "bob")
+    call = Call.objects.get(pk=call_id)
+    before = CallEvent.objects.filter(call_id=call_id).count()
+    made = [
+        event(call, CallEvent.Kind.RECEIVED, actor=users["bob"], subject=users["carol"], n=i)
+        for i in range(EVENTS_PER_STATEMENT + 2)
+    ]
+    made[-1] = event(call, CallEvent.Kind.TIMEOUT, note='quote " and ünïcode')
+    with transaction.atomic():
+        insert_events(made)
+    assert all(e.pk is not None for e in made)
+    assert [e.pk for e in made] == sorted(e.pk for e in made)
+    rows = list(CallEvent.objects.filter(call_id=call_id).order_by("created_at", "id")[before:])
+    assert [r.pk for r in rows] == [e.pk for e in made]
+    assert [r.data.get("n") for r in rows[:-1]] == list(range(EVENTS_PER_STATEMENT + 1))
+    first, last = rows[0], rows[-1]
+    assert (first.kind, first.actor_id, first.subject_id) == (
+        "received",
+        users["bob"].pk,
+        users["carol"].pk,
+    )
+    assert (last.kind, last.actor_id, last.subject_id) == ("timeout", None, None)
+    assert last.data == {"note": 'quote " and ünïcode'}
+    assert first.created_at is not None and first.created_at == made[0].created_at
