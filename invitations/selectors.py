@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Field, Prefetch, Q, QuerySet
 
 from .errors import CallError, validation_error
 from .models import (
@@ -26,7 +28,7 @@ from .models import (
     UserPresence,
 )
 from .presence import fresh_since, online_user_ids
-from .snapshots import call_snapshot, display_name
+from .snapshots import call_shape, call_snapshot, display_name, participant_shape
 
 UserModel = get_user_model()
 
@@ -69,46 +71,111 @@ def call_for_user(user: User, call_id: UUID) -> Call:
 SESSION_STATES = [*RINGING_STATES, ParticipantState.ACCEPTED]  # what session.ready lists
 
 
-def session_calls(user: User) -> tuple[list[Call], Call | None]:
-    """What ``session.ready`` lists: the calls ringing for the user (oldest first) and the call
-    they talk in, if any (busy users are in at most one). Every socket's connect pays for it,
-    all at once in a reconnect storm: a user with neither costs one plain statement; the others
-    one read for both lists, with the calls' participants."""
-    if not _in_session_calls(user.pk):
-        return [], None  # most connects: one cheap statement rather than the ORM's read
-    calls = _with_participants(
-        Call.objects.filter(
-            participants__user=user,
-            participants__state__in=SESSION_STATES,
-            state__in=LIVE_CALL_STATES,
-        ).order_by("created_at")
-    )
-    incoming: list[Call] = []
-    current: Call | None = None
-    for call in calls:
-        mine = next(p for p in call.participants.all() if p.user_id == user.pk)
+def session_snapshots(user: User) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """What ``session.ready`` lists, as API.md's Call snapshots: the calls ringing for the user
+    (oldest first) and the call they talk in, if any (busy users are in at most one).
+
+    One plain statement, calls and participants and names together. Every socket's connect
+    pays for it, all at once in a reconnect storm; through the ORM (a call read and two
+    prefetches, then model instances) a ringing call cost about 0.7 ms of CPU, and a user
+    invited to many calls delayed everyone's connect (issue 9, py-spy of the timers bench).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_session_sql(), [user.pk, *SESSION_STATES, *LIVE_CALL_STATES])
+        rows = [_SessionRow._make(r) for r in cursor.fetchall()]
+    incoming: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for _, members in itertools.groupby(rows, key=lambda r: r.call_id):
+        everyone = list(members)
+        snapshot = _session_snapshot(everyone)
+        mine = next(r for r in everyone if r.user_id == user.pk)
         if mine.state == ParticipantState.ACCEPTED:
-            current = call  # the newest, should there ever be two
+            current = snapshot  # the newest, should there ever be two
         else:
-            incoming.append(call)
+            incoming.append(snapshot)
     return incoming, current
 
 
-def _in_session_calls(user_id: int) -> bool:
-    """Does anything ring for the user, or do they talk in a call (``session_calls``'s rows)?"""
-    with connection.cursor() as cursor:
-        cursor.execute(_session_calls_sql(), [user_id, *SESSION_STATES, *LIVE_CALL_STATES])
-        return cursor.fetchone() is not None
+class _SessionRow(NamedTuple):
+    call_id: Any
+    inviter: str
+    type: str
+    call_state: str
+    end_reason: str | None
+    timeout: int
+    call_data: str
+    created_at: datetime
+    ended_at: datetime | None
+    user_id: int
+    user: str
+    role: str
+    state: str
+    reason: str | None
+    extended_data: str
+    invited_by: str | None
+    deadline: datetime | None
+    updated_at: datetime | None
+
+
+def _session_snapshot(everyone: list[_SessionRow]) -> dict[str, Any]:
+    first = everyone[0]
+    return call_shape(
+        id=UUID(str(first.call_id)),  # SQLite gives the hex digits, PostgreSQL a UUID
+        inviter=first.inviter,
+        type=first.type,
+        state=first.call_state,
+        end_reason=first.end_reason,
+        timeout=first.timeout,
+        extended_data=first.call_data,
+        created_at=_aware(first.created_at),
+        ended_at=_aware(first.ended_at),
+        participants=[
+            participant_shape(
+                user=r.user,
+                role=r.role,
+                state=r.state,
+                reason=r.reason,
+                extended_data=r.extended_data,
+                invited_by=r.invited_by,
+                deadline=_aware(r.deadline),
+                updated_at=_aware(r.updated_at),
+            )
+            for r in everyone
+        ],
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A time as the ORM gives it: SQLite's columns come back naive, in UTC (USE_TZ)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 @functools.cache
-def _session_calls_sql() -> str:
+def _session_sql() -> str:
+    """The user's live calls in which they ring or talk, each with all its participants in
+    the call's order (joined_at, id), calls oldest first: ``_SessionRow``'s columns."""
     q = connection.ops.quote_name
-    part, call = q(Participant._meta.db_table), q(Call._meta.db_table)
+    part, call, user = (q(m._meta.db_table) for m in (Participant, Call, UserModel))
+    username = UserModel._meta.get_field(UserModel.USERNAME_FIELD)
+    assert isinstance(username, Field)
+    name = q(username.column)
+    columns = (
+        f"c.id, inviter.{name}, c.type, c.state, c.end_reason, c.timeout, c.extended_data,"
+        f" c.created_at, c.ended_at, p.user_id, who.{name}, p.role, p.state, p.reason,"
+        f" p.extended_data, by_user.{name}, p.deadline, p.updated_at"
+    )
     return (
-        f"SELECT 1 FROM {part} p INNER JOIN {call} c ON c.id = p.call_id WHERE p.user_id = %s"
-        f" AND p.state IN ({', '.join(['%s'] * len(SESSION_STATES))})"
-        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))}) LIMIT 1"
+        f"SELECT {columns} FROM {call} c"
+        f" INNER JOIN {user} inviter ON inviter.id = c.inviter_id"
+        f" INNER JOIN {part} p ON p.call_id = c.id"
+        f" INNER JOIN {user} who ON who.id = p.user_id"
+        f" LEFT OUTER JOIN {user} by_user ON by_user.id = p.invited_by_id"
+        f" WHERE c.id IN (SELECT call_id FROM {part} WHERE user_id = %s"
+        f" AND state IN ({', '.join(['%s'] * len(SESSION_STATES))}))"
+        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))})"
+        " ORDER BY c.created_at, c.id, p.joined_at, p.id"
     )
 
 

@@ -121,13 +121,13 @@ def error(exc: CallError, request: dict[str, Any] | None = None) -> dict[str, An
 
 def session_ready(user: User, device_id: str) -> dict[str, Any]:
     """Everything a device needs to (re)build its view: what rings for me, what I talk in."""
-    incoming, current = selectors.session_calls(user)
+    incoming, current = selectors.session_snapshots(user)
     return {
         "type": "session.ready",
         "user": user.get_username(),
         "device_id": device_id,
-        "incoming": selectors.snapshots(incoming),
-        "current": selectors.snapshots([current])[0] if current is not None else None,
+        "incoming": incoming,
+        "current": current,
         # Deadlines are absolute; a device with a skewed clock can correct with this.
         "server_time": timezone.now().isoformat(),
     }
