@@ -2,7 +2,8 @@
 
 Each is one conditional UPDATE over a batch's ids (``deadlines._write_all`` checks that it moved
 every row it names). Through the ORM, each ``pk__in`` of hundreds of ids cost Django a
-conversion per id, a tenth of an expiry's CPU (issue 9, py-spy of scripts/expiry_rate.py).
+conversion per id: a tenth of a batch's CPU once its events went in as plain SQL (issue 9,
+py-spy of scripts/expiry_rate.py).
 """
 
 from __future__ import annotations
