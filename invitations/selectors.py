@@ -29,6 +29,7 @@ from .models import (
 )
 from .presence import fresh_since, online_user_ids
 from .snapshots import call_shape, call_snapshot, display_name, participant_shape
+from .sql import marks, table
 
 UserModel = get_user_model()
 
@@ -156,11 +157,10 @@ def _aware(value: datetime | None) -> datetime | None:
 def _session_sql() -> str:
     """The user's live calls in which they ring or talk, each with all its participants in
     the call's order (joined_at, id), calls oldest first: ``_SessionRow``'s columns."""
-    q = connection.ops.quote_name
-    part, call, user = (q(m._meta.db_table) for m in (Participant, Call, UserModel))
+    part, call, user = (table(m) for m in (Participant, Call, UserModel))
     username = UserModel._meta.get_field(UserModel.USERNAME_FIELD)
     assert isinstance(username, Field)
-    name = q(username.column)
+    name = connection.ops.quote_name(username.column)
     columns = (
         f"c.id, inviter.{name}, c.type, c.state, c.end_reason, c.timeout, c.extended_data,"
         f" c.created_at, c.ended_at, p.user_id, who.{name}, p.role, p.state, p.reason,"
@@ -173,8 +173,8 @@ def _session_sql() -> str:
         f" INNER JOIN {user} who ON who.id = p.user_id"
         f" LEFT OUTER JOIN {user} by_user ON by_user.id = p.invited_by_id"
         f" WHERE c.id IN (SELECT call_id FROM {part} WHERE user_id = %s"
-        f" AND state IN ({', '.join(['%s'] * len(SESSION_STATES))}))"
-        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))})"
+        f" AND state IN ({marks(SESSION_STATES)}))"
+        f" AND c.state IN ({marks(LIVE_CALL_STATES)})"
         " ORDER BY c.created_at, c.id, p.joined_at, p.id"
     )
 
@@ -236,11 +236,10 @@ def _presence_snapshot_sql(names: int) -> str:
     """The users of ``names`` usernames with their presence row's ``online`` (what
     ``online_user_ids`` reads), in one statement. Written in SQL: every socket's subscribe runs
     it, all at once in a reconnect storm, and the ORM's query cost more to build than to run."""
-    q = connection.ops.quote_name
-    users, presence = q(UserModel._meta.db_table), q(UserPresence._meta.db_table)
+    users, presence = table(UserModel), table(UserPresence)
     return (
         f"SELECT u.username, p.online FROM {users} u LEFT JOIN {presence} p ON p.user_id = u.id"
-        f" WHERE u.username IN ({', '.join(['%s'] * names)})"
+        f" WHERE u.username IN ({marks(names)})"
     )
 
 
@@ -294,15 +293,12 @@ def availability(
 @functools.cache
 def _availability_sql(users: int, excluding: bool, presence: bool) -> str:
     """The statement for ``users`` ids (its parameters in the order ``availability`` gives)."""
-    q = connection.ops.quote_name
-    part, call, block, device = (
-        q(m._meta.db_table) for m in (Participant, Call, Block, DeviceConnection)
-    )
-    ids = ", ".join(["%s"] * users)
+    part, call, block, device = (table(m) for m in (Participant, Call, Block, DeviceConnection))
+    ids = marks(users)
     busy = (
         f"SELECT 'busy', p.user_id FROM {part} p INNER JOIN {call} c ON c.id = p.call_id"
-        f" WHERE p.state IN ({', '.join(['%s'] * len(ACTIVE_STATES))})"
-        f" AND c.state IN ({', '.join(['%s'] * len(LIVE_CALL_STATES))}) AND p.user_id IN ({ids})"
+        f" WHERE p.state IN ({marks(ACTIVE_STATES)})"
+        f" AND c.state IN ({marks(LIVE_CALL_STATES)}) AND p.user_id IN ({ids})"
         + (" AND p.call_id <> %s" if excluding else "")
     )
     blocked = (

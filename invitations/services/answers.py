@@ -40,11 +40,10 @@ from .rules import (
     move,
     record,
     refuse_if_ended,
-    save_events,
     send_and_snapshot,
     state_changed,
 )
-from .statements import CallChangedWithoutLockError, update_call
+from .statements import CallChangedWithoutLockError, insert_events, update_call
 
 
 def _lock_invitation_to_answer(
@@ -162,7 +161,7 @@ def _accept(answer: _Answer, expired: bool) -> dict[str, Any]:
             update_call(call, [accepted], state=CallState.ONGOING)
             call.state = CallState.ONGOING
         else:
-            save_events([accepted])
+            insert_events([accepted])
         box = _answered(call, me, answer.device_id, "answered_elsewhere")
         box.snapshot_from(participants)  # me moved in memory, the call too
         return send_and_snapshot(box)

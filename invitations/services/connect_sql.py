@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import connection
 
 from ..models import LIVE_CALL_STATES, Call, DeviceConnection, Participant, UserPresence
+from ..sql import marks, table, when
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,10 @@ class _Statements:
 
 @functools.cache
 def _sql() -> _Statements:
-    q = connection.ops.quote_name
     device, call, part, presence = (
-        q(m._meta.db_table) for m in (DeviceConnection, Call, Participant, UserPresence)
+        table(m) for m in (DeviceConnection, Call, Participant, UserPresence)
     )
-    states = ", ".join(["%s"] * len(LIVE_CALL_STATES))
+    states = marks(LIVE_CALL_STATES)
     return _Statements(
         count_fresh=f"SELECT COUNT(*) FROM {device}"
         " WHERE user_id = %s AND last_seen >= %s AND channel_name <> %s",
@@ -54,14 +54,10 @@ def _sql() -> _Statements:
     )
 
 
-def _when(value: datetime) -> str | datetime | None:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
 def fresh_devices_besides(user_id: int, channel_name: str, since: datetime) -> int:
     """How many fresh connections the user holds, other than ``channel_name``."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql().count_fresh, [user_id, _when(since), channel_name])
+        cursor.execute(_sql().count_fresh, [user_id, when(since), channel_name])
         return int(cursor.fetchone()[0])
 
 
@@ -72,7 +68,7 @@ def insert_device(
     with connection.cursor() as cursor:
         cursor.execute(
             _sql().insert_device,
-            [user_id, device_id, channel_name, server_id, _when(now), _when(now)],
+            [user_id, device_id, channel_name, server_id, when(now), when(now)],
         )
 
 

@@ -24,6 +24,7 @@ from ..models import (
     Role,
 )
 from . import expiry_sql, rules
+from .statements import insert_events
 
 
 def expire(*, participant_id: int) -> bool:
@@ -158,7 +159,7 @@ def _expire_batch(ids: list[int], now: datetime) -> list[int]:
             box.to_everyone("call.ended", operator=None, reason=reason, extended_data="")
         box.snapshot_from(everyone)
     _write_all(due, cancelled, ending, now)
-    rules.save_events(events)
+    insert_events(events)
     send_on_commit(boxes)
     return [p.pk for p in due]
 

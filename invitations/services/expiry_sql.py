@@ -23,6 +23,7 @@ from ..models import (
     Participant,
     ParticipantState,
 )
+from ..sql import marks, table, when
 
 
 def time_out(participant_ids: Sequence[int], now: datetime) -> int:
@@ -40,13 +41,13 @@ def end_calls(call_ids: Sequence[UUID], reason: str, now: datetime) -> int:
     pk = Call._meta.pk
     assert pk is not None
     return _execute(
-        f"UPDATE {_table(Call)} SET state = %s, end_reason = %s, ended_at = %s,"
-        f" inviter_offline_deadline = NULL WHERE id IN ({_marks(call_ids)})"
-        f" AND state IN ({_marks(LIVE_CALL_STATES)})",
+        f"UPDATE {table(Call)} SET state = %s, end_reason = %s, ended_at = %s,"
+        f" inviter_offline_deadline = NULL WHERE id IN ({marks(call_ids)})"
+        f" AND state IN ({marks(LIVE_CALL_STATES)})",
         [
             CallState.ENDED,
             reason,
-            _when(now),
+            when(now),
             *(pk.get_db_prep_value(c, connection) for c in call_ids),
             *LIVE_CALL_STATES,
         ],
@@ -54,12 +55,12 @@ def end_calls(call_ids: Sequence[UUID], reason: str, now: datetime) -> int:
 
 
 def _move_ringing(ids: Sequence[int], state: str, now: datetime, condition: str) -> int:
-    params: list[Any] = [state, _when(now), *ids, *RINGING_STATES]
+    params: list[Any] = [state, when(now), *ids, *RINGING_STATES]
     if condition:
-        params.append(_when(now))
+        params.append(when(now))
     return _execute(
-        f"UPDATE {_table(Participant)} SET state = %s, deadline = NULL, updated_at = %s"
-        f" WHERE id IN ({_marks(ids)}) AND state IN ({_marks(RINGING_STATES)}){condition}",
+        f"UPDATE {table(Participant)} SET state = %s, deadline = NULL, updated_at = %s"
+        f" WHERE id IN ({marks(ids)}) AND state IN ({marks(RINGING_STATES)}){condition}",
         params,
     )
 
@@ -68,15 +69,3 @@ def _execute(sql: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
-
-
-def _table(model: type[Call] | type[Participant]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _when(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)

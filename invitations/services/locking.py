@@ -14,6 +14,7 @@ from uuid import UUID
 from django.contrib.auth.models import User
 from django.db import connection
 
+from .. import sql
 from ..errors import CallError
 from ..models import Call, Participant, UserLock
 
@@ -87,7 +88,7 @@ def lock_users(user_ids: Iterable[int]) -> None:
         # One statement: a row that exists is locked FOR UPDATE by ON CONFLICT DO UPDATE even
         # though ``WHERE false`` leaves it unwritten (PostgreSQL's INSERT docs); rows are taken
         # in VALUES order, sorted, like the SELECT ... FOR UPDATE it replaces.
-        table = connection.ops.quote_name(UserLock._meta.db_table)
+        table = sql.table(UserLock)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} (user_id) VALUES {', '.join(['(%s)'] * len(ids))} "

@@ -56,7 +56,7 @@ def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any
 
 
 def event(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> CallEvent:
-    """A CallEvent not saved yet, for writers that insert several at once."""
+    """A CallEvent not saved yet, for writers that insert several at once (``insert_events``)."""
     # By ids: setting the related objects costs Django a router check each (the timer worker
     # makes thousands a second), and the insert reads only the ids.
     return CallEvent(
@@ -66,11 +66,6 @@ def event(call: Call, kind: str, actor: Any = None, subject: Any = None, **data:
         subject_id=None if subject is None else subject.pk,
         data=data,
     )
-
-
-def save_events(events: list[CallEvent]) -> None:
-    """Insert CallEvents made with ``event``, in their order, in one statement."""
-    insert_events(events)
 
 
 def record(call: Call, kind: str, actor: Any = None, subject: Any = None, **data: Any) -> None:
@@ -303,7 +298,7 @@ def end_if_over(
     """
     call = change.call
     if call.is_ended:
-        save_events(events or [])
+        insert_events(events or [])
         return
     if participants is None:
         participants = read_participants(call)
@@ -312,7 +307,7 @@ def end_if_over(
     if reason is not None:
         end_call(change, reason, participants=participants, events=events)
     else:
-        save_events(events or [])
+        insert_events(events or [])
         change.box.snapshot_from(participants)
 
 

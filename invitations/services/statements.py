@@ -27,6 +27,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from ..models import Call, CallEvent
+from ..sql import marks, table
 
 # Six parameters per event; SQLite takes at most 32,766 in one statement.
 EVENTS_PER_STATEMENT = 1000
@@ -73,9 +74,9 @@ def _insert_sql(events: int) -> str:
     """``INSERT ... RETURNING id`` of ``events`` rows (parameters as ``_event_params`` gives)."""
     q = connection.ops.quote_name
     columns = ", ".join(q(c) for c in ("call_id", "kind", "actor_id", "subject_id", "data"))
-    row = "(%s, %s, %s, %s, %s, %s)"
+    row = f"({marks(6)})"
     return (
-        f"INSERT INTO {q(CallEvent._meta.db_table)} ({columns}, {q('created_at')})"
+        f"INSERT INTO {table(CallEvent)} ({columns}, {q('created_at')})"
         f" VALUES {', '.join([row] * events)} RETURNING {q('id')}"
     )
 
