@@ -4,8 +4,9 @@
 
 A socket connects to ``/relay/?id=N`` and joins group ``relay.N``; every text frame it sends,
 ``{"to": M, ...}``, is forwarded unchanged to group ``relay.M`` through the channel layer. With
-``REDIS_URL`` set the layer is channels-redis, configured as callsite's (so two relay processes
-forward to each other); otherwise the in-memory layer. No database, no auth, no state machine:
+``REDIS_URL`` set the layer is channels-redis, the backend callsite's sockets use
+(``CHANNEL_LAYER_BACKEND``, PubSub unless it says ``core``; two relay processes forward to each
+other); otherwise the in-memory layer. No database, no auth, no state machine:
 the floor that a WebSocket push through Django Channels cannot go below on this machine.
 """
 
@@ -23,16 +24,24 @@ if not settings.configured:
     redis_url = os.environ.get("REDIS_URL", "")
     prefix = os.environ.get("CHANNEL_LAYER_PREFIX", "callsite-bench") + "-relay"
     if redis_url:
-        layer: dict[str, Any] = {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": redis_url, "socket_timeout": None, "max_connections": 1000}],
-                "prefix": prefix,
-                "capacity": 5000,
-                "group_expiry": 86400,
-                "expiry": 60,
-            },
-        }
+        hosts = [{"address": redis_url, "socket_timeout": None, "max_connections": 1000}]
+        # The backend callsite's sockets use (callsite/settings/channel_layer.py).
+        if os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub") == "pubsub":
+            layer: dict[str, Any] = {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": hosts, "prefix": prefix},
+            }
+        else:
+            layer = {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": hosts,
+                    "prefix": prefix,
+                    "capacity": 5000,
+                    "group_expiry": 86400,
+                    "expiry": 60,
+                },
+            }
     else:
         # The embedded server's layer class: Channels' stock in-memory layer sweeps every
         # channel on each receive, which at 10,000 sockets made the relay lose most messages

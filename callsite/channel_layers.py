@@ -27,6 +27,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from callsite.metrics import LAYER_DROPPED as DROPPED
 from callsite.metrics import LAYER_SEND_FAILURES
@@ -134,3 +135,39 @@ class CountingRedisChannelLayer(RedisChannelLayer):
         except Exception as exc:
             record_send_failure("group_send", exc)
             raise
+
+
+class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
+    """channels-redis' PubSub layer (production's ``default``), its failed sends counted.
+
+    Redis keeps nothing for it: a message goes at once to the processes subscribed to its
+    channel or group and waits in their memory until the socket's consumer takes it. So it has
+    no capacity to overflow and no expiry, and nothing to count but sends Redis refused. A
+    message reaches only processes subscribed when it is published: fine for sockets (one that
+    reconnects resyncs through ``session.ready``), not for worker channels, whose messages must
+    wait for a worker that is restarting; those use the core layer (``WORKER_CHANNEL_LAYER``).
+    """
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self._get_layer().send(channel, message)
+        except Exception as exc:
+            record_send_failure("send", exc)
+            raise
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await self._get_layer().group_send(group, message)
+        except Exception as exc:
+            record_send_failure("group_send", exc)
+            raise
+
+    async def discard_channel(self, channel: str) -> None:
+        """Unsubscribe a channel made with ``new_channel`` that nobody will receive on again.
+
+        The layer unsubscribes a channel only when a ``receive`` on it is cancelled (a consumer
+        closing); a channel used once (the readiness probe's) would otherwise stay subscribed.
+        """
+        layer = self._get_layer()
+        if layer.channels.pop(channel, None) is not None:
+            await layer._get_shard(channel).unsubscribe(channel)

@@ -71,7 +71,12 @@ async def _channel_layer() -> None:
     channel = await layer.new_channel("readyz")
     nonce = uuid.uuid4().hex
     await layer.send(channel, {"type": "readyz.ping", "nonce": nonce})
-    message = await layer.receive(channel)
+    try:
+        message = await layer.receive(channel)
+    finally:
+        discard = getattr(layer, "discard_channel", None)  # PubSub keeps it subscribed otherwise
+        if discard is not None:
+            await discard(channel)
     if message.get("nonce") != nonce:
         raise NotReadyError("the channel layer returned another message")
 

@@ -176,6 +176,7 @@ def send(
     layer = get_channel_layer()
     if layer is None:
         return
+    workers = get_channel_layer(settings.WORKER_CHANNEL_LAYER)
     if not lifecycle.publishing_allowed():
         # The event loop is stopping (callsite/graceful.py): a publish handed to it would never
         # run, and this thread would wait for it for ever. Devices resync through session.ready.
@@ -186,7 +187,7 @@ def send(
         )
         return
     try:
-        async_to_sync(_send_all)(layer, messages, timers, direct)
+        async_to_sync(_send_all)(layer, workers, messages, timers, direct)
     except Exception:  # the commit stands; clients resync, the timer rescan catches up
         logger.exception("could not publish %d events and %d timers", len(messages), len(timers))
         return
@@ -201,6 +202,7 @@ def frame(event: dict[str, Any]) -> str:
 
 async def _send_all(
     layer: Any,
+    workers: Any,
     messages: list[tuple[str, dict[str, Any]]],
     timers: list[dict[str, Any]],
     direct: list[tuple[str, dict[str, Any]]] | None = None,
@@ -214,11 +216,12 @@ async def _send_all(
         if text is None:
             text = texts[id(payload)] = frame(payload)
         await layer.group_send(group, {"type": "call.event", "text": text})
+    # Sockets hear ``layer``; the workers' channels are on ``workers`` (settings/channel_layer.py).
     for timer in timers:
-        await layer.send(settings.TIMER_CHANNEL, timer)
+        await workers.send(settings.TIMER_CHANNEL, timer)
     for channel, message in direct or []:
         try:
-            await layer.send(channel, message)
+            await workers.send(channel, message)
         except ChannelFull:
             # Wake-ups nobody read yet: the worker is busy or down, and rescans the table
             # anyway (PUSH_RESCAN_SECONDS), so one more changes nothing.

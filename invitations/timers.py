@@ -241,6 +241,6 @@ async def run_embedded_worker() -> None:
     worker = EagerWorker(
         application=timer_application(),
         channels=[settings.TIMER_CHANNEL, settings.PUSH_CHANNEL],
-        channel_layer=get_channel_layer(),
+        channel_layer=get_channel_layer(settings.WORKER_CHANNEL_LAYER),
     )
     await worker.arun()

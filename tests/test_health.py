@@ -9,20 +9,25 @@ at INFO.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from django.core.cache import cache
 from django.test import AsyncClient, override_settings
 
 from callsite import health, heartbeat
 from tests.processes import Processes, base_env, free_port, wait_listening
+
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,6 +91,29 @@ async def test_ready_when_database_layer_and_a_recent_timer_worker_answer(
         "status": "ready",
         "checks": {"database": "ok", "channel_layer": "ok", "timers": "ok"},
     }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ready_on_the_production_pubsub_layer_and_each_probe_leaves_nothing_subscribed(
+    fresh_heartbeat: None,
+) -> None:
+    prefix = f"readyz-test-{uuid.uuid4().hex[:8]}"
+    layers = {
+        "default": {
+            "BACKEND": "callsite.channel_layers.CountingRedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        for _ in range(3):
+            response = await AsyncClient().get("/readyz")
+            assert response.status_code == 200, response.content
+            assert response.json()["checks"]["channel_layer"] == "ok"
+        # Probes every few seconds for weeks: each probe's channel is unsubscribed after it.
+        assert redis.Redis.from_url(REDIS_URL).pubsub_channels(f"{prefix}*") == []
+        from channels.layers import get_channel_layer
+
+        await get_channel_layer().flush()
 
 
 @pytest.mark.django_db(transaction=True)

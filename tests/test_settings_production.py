@@ -21,9 +21,12 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         "import django; django.setup(); from django.conf import settings as s; "
         "from channels.layers import get_channel_layer, InMemoryChannelLayer as M; "
         "from channels_redis.core import RedisChannelLayer as R; "
-        "layer = get_channel_layer(); "
-        "kind = 'in-memory' if isinstance(layer, M) else 'redis' if isinstance(layer, R) else '?'; "
-        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], kind, ','.join(s.ALLOWED_HOSTS))"
+        "from channels_redis.pubsub import RedisPubSubChannelLayer as P; "
+        "kind = lambda layer: ('in-memory' if isinstance(layer, M) else 'redis'"
+        " if isinstance(layer, R) else 'redis-pubsub' if isinstance(layer, P) else '?'); "
+        "aliases = ('default', s.WORKER_CHANNEL_LAYER); "
+        "layers = '+'.join(kind(get_channel_layer(a)) for a in aliases); "
+        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], layers, ','.join(s.ALLOWED_HOSTS))"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -56,19 +59,38 @@ def test_production_reads_database_redis_and_hosts_from_the_environment() -> Non
         ALLOWED_HOSTS="calls.example.org,api.example.org",
     )
     assert result.returncode == 0, result.stderr
+    # Sockets' events through PubSub, the workers' channels through the core layer, which keeps
+    # their messages in Redis while a worker restarts.
     assert result.stdout.split() == [
         "False",
         "django.db.backends.postgresql",
-        "redis",
+        "redis-pubsub+redis",
         "calls.example.org,api.example.org",
     ]
+
+
+def test_production_can_put_the_sockets_back_on_the_core_layer() -> None:
+    env = {
+        "CALLSITE_ENV": "production",
+        "SECRET_KEY": GOOD_KEY,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    result = load_settings(**env, CHANNEL_LAYER_BACKEND="core")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[2] == "redis+redis"
+
+    result = load_settings(**env, CHANNEL_LAYER_BACKEND="kafka")
+    assert result.returncode != 0
+    assert "CHANNEL_LAYER_BACKEND must be 'pubsub' or 'core', not 'kafka'" in result.stderr
 
 
 def test_embedded_default_is_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     result = load_settings(CALLSITE_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     debug, engine, layer, _ = result.stdout.split()
-    assert (engine, layer) == ("callsite.db.sqlite3", "in-memory")
+    # One in-memory layer for the sockets and the in-process workers.
+    assert (engine, layer) == ("callsite.db.sqlite3", "in-memory+in-memory")
 
 
 def test_a_transaction_pooler_gets_no_server_side_cursors_or_prepared_statements() -> None:

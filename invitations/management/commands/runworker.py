@@ -1,5 +1,5 @@
-"""`manage.py runworker call-timers`: Channels' runworker, with instances started eagerly and a
-graceful stop.
+"""`manage.py runworker call-timers`: Channels' runworker, with instances started eagerly, a
+graceful stop, and the workers' channel layer (``WORKER_CHANNEL_LAYER``) unless ``--layer`` says.
 
 On SIGTERM or SIGINT the worker stops taking new work and exits once the batch it is expiring is
 done: the batch runs in a thread of the loop's executor, which ``asyncio.run`` waits for while
@@ -16,6 +16,8 @@ import signal
 import time
 
 from channels.management.commands.runworker import Command as ChannelsRunworker
+from django.conf import settings
+from django.core.management.base import CommandParser
 
 from callsite import lifecycle
 from invitations.timers import EagerWorker
@@ -60,3 +62,8 @@ class GracefulWorker(EagerWorker):
 
 class Command(ChannelsRunworker):
     worker_class = GracefulWorker
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        # The workers' channels live on their own layer with Redis (settings/channel_layer.py).
+        parser.set_defaults(layer=settings.WORKER_CHANNEL_LAYER)

@@ -1,0 +1,90 @@
+"""With Redis, sockets and workers hear through different layers (settings/channel_layer.py).
+
+Call events go to the sockets' groups through PubSub, which hands a message only to processes
+subscribed at that moment. A timer or a push wake-up must instead wait for a worker that is
+restarting, so the workers' channels are on the core layer, which keeps the message in Redis.
+Both layers here are built from the real settings, on the real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+
+from invitations import events
+
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def production_layers(settings: Any) -> Iterator[None]:
+    import callsite.settings.channel_layer as module
+
+    saved = {k: os.environ.get(k) for k in ("REDIS_URL", "CHANNEL_LAYER_PREFIX")}
+    os.environ["REDIS_URL"] = REDIS_URL
+    os.environ["CHANNEL_LAYER_PREFIX"] = f"callsite-test-workers-{uuid.uuid4().hex[:8]}"
+    try:
+        real = importlib.reload(module)
+        settings.CHANNEL_LAYERS = real.CHANNEL_LAYERS
+        settings.WORKER_CHANNEL_LAYER = real.WORKER_CHANNEL_LAYER
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        importlib.reload(module)
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+async def test_a_timer_sent_while_no_worker_listens_reaches_the_worker_that_starts_later(
+    production_layers: None, settings: Any
+) -> None:
+    sockets, workers = get_channel_layer(), get_channel_layer(settings.WORKER_CHANNEL_LAYER)
+    assert type(sockets).__name__ == "CountingRedisPubSubChannelLayer"
+    assert type(workers).__name__ == "CountingRedisChannelLayer"
+    socket = await sockets.new_channel()
+    await sockets.group_add(events.user_group(7), socket)
+    timer = {"type": "timer.schedule", "kind": "call_timeout", "id": 42, "at": 1.0}
+    wake = {"type": "push.wake"}
+    try:
+        # Published from a request thread, as services do after commit; no worker listens yet.
+        await sync_to_async(events.send)(
+            [(events.user_group(7), {"type": "call.cancelled", "call_id": "c"})],
+            [timer],
+            [(settings.PUSH_CHANNEL, wake)],
+        )
+        event = await asyncio.wait_for(sockets.receive(socket), 5)
+        assert event["type"] == "call.event" and '"call.cancelled"' in event["text"]
+
+        # The worker starts now, and still finds both waiting for it.
+        got = await asyncio.wait_for(workers.receive(settings.TIMER_CHANNEL), 5)
+        assert got == timer
+        assert await asyncio.wait_for(workers.receive(settings.PUSH_CHANNEL), 5) == wake
+    finally:
+        await sockets.flush()
+        await workers.flush()
+        await workers.close_pools()
+
+
+async def test_the_same_timer_on_the_sockets_pubsub_layer_would_be_lost(
+    production_layers: None, settings: Any
+) -> None:
+    """Why the workers do not share the sockets' layer: PubSub drops what nobody hears yet."""
+    sockets = get_channel_layer()
+    try:
+        await sockets.send(settings.TIMER_CHANNEL, {"type": "timer.schedule", "id": 1})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sockets.receive(settings.TIMER_CHANNEL), 1)
+    finally:
+        await sockets.flush()
