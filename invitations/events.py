@@ -211,11 +211,18 @@ async def _send_all(
     # participants' sockets, and a dict would be copied by the in-memory layer and serialised
     # again by every socket (12% of a loaded server's event loop, py-spy, issue 9).
     texts: dict[int, str] = {}
+    sends = []
     for group, payload in messages:
         text = texts.get(id(payload))
         if text is None:
             text = texts[id(payload)] = frame(payload)
-        await layer.group_send(group, {"type": "call.event", "text": text})
+        sends.append((group, {"type": "call.event", "text": text}))
+    send_many = getattr(layer, "group_send_many", None)  # Redis PubSub: one round trip
+    if send_many is not None:
+        await send_many(sends)
+    else:
+        for group, message in sends:
+            await layer.group_send(group, message)
     # Sockets hear ``layer``; the workers' channels are on ``workers`` (settings/channel_layer.py).
     for timer in timers:
         await workers.send(settings.TIMER_CHANNEL, timer)

@@ -17,6 +17,7 @@ from channels.exceptions import ChannelFull
 
 from callsite.channel_layers import (
     DROPPED,
+    LAYER_SEND_FAILURES,
     CountingInMemoryChannelLayer,
     CountingRedisChannelLayer,
 )
@@ -97,3 +98,72 @@ async def test_a_receiver_waiting_on_an_empty_channel_survives_the_sweep() -> No
     layer._clean_expired()
     await layer.send("inbox.idle", {"type": "call.event"})
     assert (await asyncio.wait_for(waiting, 2))["type"] == "call.event"
+
+
+def redis_layer(**config: object) -> CountingRedisChannelLayer:
+    return CountingRedisChannelLayer(
+        hosts=[REDIS_URL], prefix=f"drops-{uuid.uuid4().hex[:8]}", **config
+    )
+
+
+async def test_redis_sends_reach_worker_and_process_local_channels() -> None:
+    """``send`` is our one-script version of channels-redis' four commands: same deliveries."""
+    layer = redis_layer()
+    try:
+        local = await layer.new_channel()
+        assert "!" in local
+        await layer.send("call-timers", {"type": "timer.schedule", "id": 1})
+        await layer.send("call-timers", {"type": "timer.schedule", "id": 2})
+        await layer.send(local, {"type": "call.event", "text": "é"})
+        got = [await asyncio.wait_for(layer.receive("call-timers"), 2) for _ in range(2)]
+        assert [m["id"] for m in got] == [1, 2]  # in order
+        assert await asyncio.wait_for(layer.receive(local), 2) == {
+            "type": "call.event",
+            "text": "é",
+        }
+    finally:
+        await layer.flush()
+        await layer.close_pools()
+
+
+async def test_a_redis_send_to_a_full_channel_raises_and_is_counted() -> None:
+    layer = redis_layer(capacity=2)
+    failures = LAYER_SEND_FAILURES.labels(operation="send", error="ChannelFull")
+    try:
+        await layer.send("call-timers", {"type": "timer.schedule", "id": 1})
+        await layer.send("call-timers", {"type": "timer.schedule", "id": 2})
+        before = failures._value.get()
+        with pytest.raises(ChannelFull):
+            await layer.send("call-timers", {"type": "timer.schedule", "id": 3})
+        assert failures._value.get() == before + 1
+        # Nothing was added: the two that fit are still there, and only they.
+        got = [await asyncio.wait_for(layer.receive("call-timers"), 2) for _ in range(2)]
+        assert [m["id"] for m in got] == [1, 2]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive("call-timers"), 0.5)
+    finally:
+        await layer.flush()
+        await layer.close_pools()
+
+
+async def test_messages_a_redis_send_sweeps_as_expired_are_counted_and_logged(caplog) -> None:
+    """A worker behind by more than ``expiry``: the next send removes what waited too long.
+
+    (A queue nobody sends to for ``expiry`` seconds goes whole: its key expires in Redis.)
+    """
+    layer = redis_layer(expiry=2)
+    try:
+        await layer.send("push-delivery", {"type": "push.wake", "n": "old"})
+        await asyncio.sleep(1.5)
+        await layer.send("push-delivery", {"type": "push.wake", "n": "newer"})
+        await asyncio.sleep(1.6)  # the first is now more than 2 s old, the second not
+        before = dropped("expired")
+        with caplog.at_level(logging.WARNING, logger="callsite.channel_layers"):
+            await layer.send("push-delivery", {"type": "push.wake", "n": "fresh"})
+        assert dropped("expired") == before + 1
+        assert "channel push-delivery" in caplog.text and "expired" in caplog.text
+        got = [await asyncio.wait_for(layer.receive("push-delivery"), 2) for _ in range(2)]
+        assert [m["n"] for m in got] == ["newer", "fresh"]
+    finally:
+        await layer.flush()
+        await layer.close_pools()

@@ -88,3 +88,34 @@ async def test_the_same_timer_on_the_sockets_pubsub_layer_would_be_lost(
             await asyncio.wait_for(sockets.receive(settings.TIMER_CHANNEL), 1)
     finally:
         await sockets.flush()
+
+
+async def test_call_events_reach_each_participants_sockets_in_order_across_processes(
+    production_layers: None, settings: Any
+) -> None:
+    """A service's events go out as one pipeline of publishes (``group_send_many``); each
+    participant's sockets, on this process or another, still get theirs, in the order sent."""
+    here = get_channel_layer()
+    there = type(here)(**settings.CHANNEL_LAYERS["default"]["CONFIG"])  # another process
+    sockets = {}
+    try:
+        for layer, user in ((here, 1), (here, 2), (there, 2), (there, 3)):
+            channel = await layer.new_channel()
+            await layer.group_add(events.user_group(user), channel)
+            sockets[(id(layer), user)] = (layer, channel)
+        messages = [
+            (events.user_group(user), {"type": kind, "n": n})
+            for n, kind in enumerate(["call.invitation_received", "call.cancelled"])
+            for user in (1, 2, 3)
+        ]
+        await sync_to_async(events.send)(messages, [])
+        for (_, user), (layer, channel) in sockets.items():
+            got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(2)]
+            assert ['"n":0' in m["text"] for m in got] == [True, False], user
+            assert all('"type":"call.' in m["text"] for m in got)
+        for layer, channel in sockets.values():
+            with pytest.raises(TimeoutError):  # nothing for anyone else
+                await asyncio.wait_for(layer.receive(channel), 0.3)
+    finally:
+        await here.flush()
+        await there.flush()
