@@ -3,6 +3,8 @@ another, whose invitations then answer as if the callee were busy (API.md "REST"
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +99,44 @@ def test_a_blocked_callers_invitation_answers_as_if_the_callee_were_busy(
     ok(mallory, call["id"], "cancel", invitees=["carol"])
     alone = start_call(mallory, "bob")
     assert who(alone, "bob")["reason"] == "busy"
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def both_limits(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> Iterator[None]:
+    """Per caller 3 a minute, per pair 2: on the embedded cache and on production's Redis."""
+    from invitations.api.throttles import InvitationThrottle
+
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0"),
+                "KEY_PREFIX": f"throttles-{uuid.uuid4().hex[:8]}",
+            }
+        }
+    monkeypatch.setattr(InvitationThrottle, "THROTTLE_RATES", {"invitations": "3/min"})
+    monkeypatch.setattr(PairThrottle, "THROTTLE_RATES", {"pair": "2/min"})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_both_invitation_limits_count_together_as_each_alone_would(
+    client_for: Any, both_limits: None
+) -> None:
+    """Each limit counts as if alone, and one that let a request through counts it even when the
+    other refuses it (DRF runs every throttle)."""
+    alice = client_for("alice")
+    for _ in range(2):
+        ok(alice, start_call(alice, "bob")["id"], "cancel")
+    # The third to bob: the pair limit refuses it; the caller's own limit let it through, so it
+    # counts there (as DRF's throttles do), and the caller has used up all 3.
+    error_of(alice.post("/api/calls/", {"invitees": ["bob"]}, format="json"), 429, "throttled")
+    error_of(alice.post("/api/calls/", {"invitees": ["carol"]}, format="json"), 429, "throttled")
+    # Another caller is counted apart, on both limits.
+    dave = client_for("dave")
+    ok(dave, start_call(dave, "bob")["id"], "cancel")
+    assert dave.post("/api/calls/", {"invitees": ["carol"]}, format="json").status_code == 201
+
