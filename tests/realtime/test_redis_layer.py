@@ -9,8 +9,6 @@ these specs show both matter, against the real Redis, with the layer built from 
 from __future__ import annotations
 
 import asyncio
-import copy
-import os
 import uuid
 from typing import Any
 
@@ -18,28 +16,15 @@ import pytest
 import redis
 from channels_redis.core import RedisChannelLayer
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+from tests.realtime import redis_settings
+
 REDIS_8 = int(redis.__version__.split(".")[0]) >= 8
 
 
 def layer_config(**host_overrides: Any) -> dict[str, Any]:
     """The CONFIG the settings build for REDIS_URL, with a prefix of this test's own."""
-    import importlib
-
-    saved = {k: os.environ.get(k) for k in ("REDIS_URL", "CHANNEL_LAYER_PREFIX")}
-    os.environ["REDIS_URL"] = REDIS_URL
-    os.environ["CHANNEL_LAYER_PREFIX"] = f"callsite-test-layer-{uuid.uuid4().hex[:8]}"
-    try:
-        import callsite.settings.channel_layer as real
-
-        config = copy.deepcopy(importlib.reload(real).CHANNEL_LAYERS["default"]["CONFIG"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        importlib.reload(real)
+    layers, _ = redis_settings.production_layers(f"callsite-test-layer-{uuid.uuid4().hex[:8]}")
+    config: dict[str, Any] = layers["default"]["CONFIG"]
     for host in config["hosts"]:
         host.update(host_overrides)
         for key in [k for k, v in host.items() if v is ...]:
@@ -88,7 +73,7 @@ async def burst(layer: RedisChannelLayer) -> None:
 
 
 def forget(prefix: str) -> None:
-    r = redis.Redis.from_url(REDIS_URL)
+    r = redis.Redis.from_url(redis_settings.REDIS_URL)
     for key in r.scan_iter(f"{prefix}*", count=1000):
         r.delete(key)
 

@@ -9,8 +9,6 @@ Both layers here are built from the real settings, on the real Redis.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,28 +18,14 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 
 from invitations import events
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+from tests.realtime import redis_settings
 
 
 @pytest.fixture
 def production_layers(settings: Any) -> Iterator[None]:
-    import callsite.settings.channel_layer as module
-
-    saved = {k: os.environ.get(k) for k in ("REDIS_URL", "CHANNEL_LAYER_PREFIX")}
-    os.environ["REDIS_URL"] = REDIS_URL
-    os.environ["CHANNEL_LAYER_PREFIX"] = f"callsite-test-workers-{uuid.uuid4().hex[:8]}"
-    try:
-        real = importlib.reload(module)
-        settings.CHANNEL_LAYERS = real.CHANNEL_LAYERS
-        settings.WORKER_CHANNEL_LAYER = real.WORKER_CHANNEL_LAYER
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        importlib.reload(module)
+    prefix = f"callsite-test-workers-{uuid.uuid4().hex[:8]}"
+    layers, workers = redis_settings.production_layers(prefix)
+    settings.CHANNEL_LAYERS, settings.WORKER_CHANNEL_LAYER = layers, workers
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
