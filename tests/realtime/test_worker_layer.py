@@ -103,3 +103,35 @@ async def test_call_events_reach_each_participants_sockets_in_order_across_proce
     finally:
         await here.flush()
         await there.flush()
+
+
+async def test_a_presence_change_published_from_a_thread_reaches_the_watching_sockets(
+    production_layers: None,
+) -> None:
+    """``presence.publish`` runs in request threads (and hands the publish to the loop)."""
+    from invitations import presence
+    from invitations.realtime.presence import PresenceHub
+
+    class Socket:
+        def __init__(self) -> None:
+            self.got: list[dict[str, Any]] = []
+
+        async def presence_changed(self, event: dict[str, Any]) -> None:
+            self.got.append(event)
+
+    layer = get_channel_layer()
+    hub, watching, other = PresenceHub(layer), Socket(), Socket()
+    try:
+        await hub.watch(watching, ["bob"])
+        await hub.watch(other, ["carol"])
+        await sync_to_async(presence.publish)("bob", True)
+        for _ in range(100):
+            if watching.got:
+                break
+            await asyncio.sleep(0.02)
+        assert watching.got == [{"type": "presence.changed", "user": "bob", "online": True}]
+        assert other.got == []
+    finally:
+        await hub.forget(watching)
+        await hub.forget(other)
+        await layer.flush()
