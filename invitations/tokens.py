@@ -19,6 +19,7 @@ the one-process embedded default).
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -32,7 +33,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
@@ -40,6 +42,7 @@ from knox.settings import CONSTANTS, knox_settings
 
 from . import validation
 from .models import TokenDevice
+from .sql import table
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,14 @@ def import_keys(pairs: Iterable[tuple[User, str]], *, device_id: str = "") -> in
 
 
 def check(key: str) -> Credential | None:
-    """The active user a token belongs to, or None (unknown, expired, inactive). Renews it."""
+    """The active user a token belongs to, or None (unknown, expired, inactive). Renews it.
+
+    Every REST request and every token-authenticated socket asks this first, so the token
+    and its user are read with one plain statement (``_token_sql``): through the ORM (a
+    ``select_related`` query compiled per call, then two model instances) the check took
+    0.42 ms of CPU on SQLite, the statement itself 0.03 ms (issue 9). The user is still a full
+    instance, its columns converted by the same converters the ORM applies.
+    """
     if not key or len(key) > 200 or not validation.storable(key):
         return None
     try:
@@ -103,29 +113,61 @@ def check(key: str) -> Credential | None:
     except (TypeError, ValueError, binascii.Error):
         return None
     now = timezone.now()
-    for row in AuthToken.objects.filter(token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related(
-        "user"
-    ):
-        if not compare_digest(digest, row.digest):
+    sql, expiry_field, user_fields = _token_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key[: CONSTANTS.TOKEN_KEY_LENGTH]])
+        rows = cursor.fetchall()
+    for row_digest, raw_expiry, *raw_user in rows:
+        if not compare_digest(digest, row_digest):
             continue
-        if row.expiry is not None and row.expiry < now:
-            row.delete()
+        expiry = _converted(expiry_field, raw_expiry)
+        if expiry is not None and expiry < now:
+            revoke(digest=row_digest)
             return None
-        if not row.user.is_active:
+        values = [_converted(f, v) for f, v in zip(user_fields, raw_user, strict=True)]
+        user = get_user_model().from_db(connection.alias, [f.attname for f in user_fields], values)
+        if not user.is_active:
             return None
-        renew(row)
-        return Credential(user=row.user, token_digest=row.digest)
+        _renew(row_digest, expiry)
+        return Credential(user=user, token_digest=row_digest)
     return None
 
 
-def renew(row: AuthToken) -> None:
+def _renew(digest: str, expiry: datetime | None) -> None:
     """Push the expiry out on use; written at most once per MIN_REFRESH_INTERVAL."""
-    if row.expiry is None:
+    if expiry is None:
         return
     new_expiry = timezone.now() + ttl()
-    if (new_expiry - row.expiry).total_seconds() > knox_settings.MIN_REFRESH_INTERVAL:
-        AuthToken.objects.filter(digest=row.digest).update(expiry=new_expiry)
-        row.expiry = new_expiry
+    if (new_expiry - expiry).total_seconds() > knox_settings.MIN_REFRESH_INTERVAL:
+        AuthToken.objects.filter(digest=digest).update(expiry=new_expiry)
+
+
+@functools.cache
+def _token_sql() -> tuple[str, Field, list[Field]]:
+    """The tokens with a key's prefix, each with every column of its user (any user model)."""
+    user_model = get_user_model()
+    user_fields = list(user_model._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    token_user = AuthToken._meta.get_field("user")
+    assert isinstance(token_user, Field)
+    columns = ", ".join(f"u.{quote(f.column)}" for f in user_fields)
+    sql = (
+        f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {columns}"
+        f" FROM {table(AuthToken)} t INNER JOIN {table(user_model)} u"
+        f" ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_user.column)}"
+        f" WHERE t.{quote('token_key')} = %s"
+    )
+    expiry = AuthToken._meta.get_field("expiry")
+    assert isinstance(expiry, Field)
+    return sql, expiry, user_fields
+
+
+def _converted(field: Field, value: Any) -> Any:
+    """A column's value as the ORM gives it: the backend's converters, then the field's."""
+    col = field.get_col(field.model._meta.db_table)
+    for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+        value = convert(value, col, connection)
+    return value
 
 
 def revoke(*, digest: str) -> None:

@@ -130,3 +130,28 @@ def test_a_websocket_ticket_is_issued_to_a_signed_in_caller(
     credential = tokens.redeem_ticket(body["ticket"])
     assert credential is not None and credential.user == users["bob"]
     assert tokens.redeem_ticket(body["ticket"]) is None  # single use
+
+
+def test_the_checked_user_is_the_whole_user_as_the_orm_reads_it(users: dict[str, Any]) -> None:
+    """``tokens.check`` reads the token and its user in one plain statement: every field comes
+    back as the ORM gives it (times aware, flags booleans), on SQLite and PostgreSQL."""
+    from django.contrib.auth import get_user_model
+
+    alice = users["alice"]
+    alice.last_login = timezone.now() - timedelta(hours=3)
+    alice.first_name, alice.email, alice.is_staff = "Alíce", "alice@example.org", True
+    alice.save()
+    key, _ = tokens.issue(user=alice, device_id="orm-check")
+    credential = tokens.check(key)
+    assert credential is not None
+    expected = get_user_model().objects.get(pk=alice.pk)
+    for field in get_user_model()._meta.concrete_fields:
+        got, want = getattr(credential.user, field.attname), getattr(expected, field.attname)
+        assert (got, type(got)) == (want, type(want)), field.name
+    assert credential.user == expected and not credential.user._state.adding
+    credential.user.save()  # a full instance: saving it changes nothing
+    assert get_user_model().objects.get(pk=alice.pk).last_login == alice.last_login
+
+    alice.is_active = False
+    alice.save()
+    assert tokens.check(key) is None
