@@ -33,7 +33,7 @@ def test_a_handshake_that_waits_longer_than_daphnes_default_still_connects(
     procs = Processes(base_env(CALLSITE_VAR_DIR=str(tmp_path), SQLITE_PATH=str(db)), tmp_path)
     procs.manage("migrate", "--noinput", "-v", "0")
     token = create_users(procs, ["late"])["late"]
-    # Used an hour ago: the check renews its expiry, a write (tokens.renew).
+    # Used an hour ago: the check renews its expiry, a write (tokens._renew).
     procs.manage(
         "shell",
         "-c",
