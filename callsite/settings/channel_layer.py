@@ -4,9 +4,9 @@ With Redis there are two aliases:
 
 - ``default`` carries what sockets hear (call events to user groups, presence): channels-redis'
   PubSub layer, which hands each message to the subscribed processes at once instead of queueing
-  it in Redis for each channel (issue 9, bench/README.md: fewer round trips per message, 1.45x the
-  full call cycles in the production topology). ``CHANNEL_LAYER_BACKEND=core`` puts it back on
-  the core layer.
+  it in Redis for each channel (issue 9, bench/README.md "sixth round": in the production
+  topology 1.17x the full call cycles and 0.79x the invite p99 of the core layer).
+  ``CHANNEL_LAYER_BACKEND=core`` puts it back on the core layer.
 - ``workers`` carries the timer and push workers' channels (``manage.py runworker``): the core
   layer, whose messages wait in Redis while a worker restarts, where PubSub would drop them.
 
