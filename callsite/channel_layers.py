@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -40,8 +42,15 @@ def record_drop(reason: str, count: int, where: str) -> None:
     logger.warning("channel layer dropped %d message(s) (%s) for %s", count, reason, where)
 
 
-def record_send_failure(operation: str, exc: BaseException) -> None:
-    LAYER_SEND_FAILURES.labels(operation=operation, error=type(exc).__name__).inc()
+@contextmanager
+def counting_failures(operation: str) -> Iterator[None]:
+    """Count a send that raises (Redis unreachable, a full channel), then let it raise: the
+    caller decides what a failed send means, as before."""
+    try:
+        yield
+    except Exception as exc:
+        LAYER_SEND_FAILURES.labels(operation=operation, error=type(exc).__name__).inc()
+        raise
 
 
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
@@ -49,11 +58,8 @@ class CountingInMemoryChannelLayer(InMemoryChannelLayer):
     _last_cleanup = 0.0
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        try:
+        with counting_failures("send"):
             await super().send(channel, message)
-        except Exception as exc:  # counted, then the caller decides, as before
-            record_send_failure("send", exc)
-            raise
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
@@ -141,11 +147,8 @@ class CountingRedisChannelLayer(RedisChannelLayer):
             logger_.setLevel(logging.INFO)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        try:
+        with counting_failures("send"):
             await self._send(channel, message)
-        except Exception as exc:  # e.g. Redis unreachable, or the channel full
-            record_send_failure("send", exc)
-            raise
 
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         """channels-redis' ``send`` (4.3.0), its four commands as one script."""
@@ -176,11 +179,8 @@ class CountingRedisChannelLayer(RedisChannelLayer):
             raise ChannelFull()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        try:
+        with counting_failures("group_send"):
             await super().group_send(group, message)
-        except Exception as exc:
-            record_send_failure("group_send", exc)
-            raise
 
 
 class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
@@ -195,18 +195,12 @@ class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        try:
+        with counting_failures("send"):
             await self._get_layer().send(channel, message)
-        except Exception as exc:
-            record_send_failure("send", exc)
-            raise
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        try:
+        with counting_failures("group_send"):
             await self._get_layer().group_send(group, message)
-        except Exception as exc:
-            record_send_failure("group_send", exc)
-            raise
 
     async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
         """Several group_sends, in order, in one round trip per Redis shard instead of one each.
@@ -219,7 +213,7 @@ class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
         for group, message in sends:
             name = layer._get_group_channel_name(group)
             by_shard.setdefault(layer._get_shard(name), []).append((name, self.serialize(message)))
-        try:
+        with counting_failures("group_send"):
             for shard, items in by_shard.items():
                 async with shard._lock:
                     shard._ensure_redis()
@@ -227,9 +221,6 @@ class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
                     for name, data in items:
                         pipe.publish(name, data)
                     await pipe.execute()
-        except Exception as exc:
-            record_send_failure("group_send", exc)
-            raise
 
     async def discard_channel(self, channel: str) -> None:
         """Unsubscribe a channel made with ``new_channel`` that nobody will receive on again.

@@ -12,7 +12,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Field, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .errors import CallError, validation_error
 from .models import (
@@ -29,7 +29,7 @@ from .models import (
 )
 from .presence import fresh_since, online_user_ids
 from .snapshots import call_shape, call_snapshot, display_name, participant_shape
-from .sql import marks, table
+from .sql import field, marks, table, when
 
 UserModel = get_user_model()
 
@@ -147,7 +147,11 @@ def _session_snapshot(everyone: list[_SessionRow]) -> dict[str, Any]:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """A time as the ORM gives it: SQLite's columns come back naive, in UTC (USE_TZ)."""
+    """A time as the ORM gives it: SQLite's columns come back naive, in UTC (USE_TZ).
+
+    ``sql.from_db`` does the same through Django's converters, for any column, but took 3.8 us a
+    time against 0.9 here, and every connect of a user with a live call converts two per call
+    and two per participant (session_snapshots with one 1:1 call: about 117 vs 105 us, SQLite)."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
@@ -158,8 +162,7 @@ def _session_sql() -> str:
     """The user's live calls in which they ring or talk, each with all its participants in
     the call's order (joined_at, id), calls oldest first: ``_SessionRow``'s columns."""
     part, call, user = (table(m) for m in (Participant, Call, UserModel))
-    username = UserModel._meta.get_field(UserModel.USERNAME_FIELD)
-    assert isinstance(username, Field)
+    username = field(UserModel, UserModel.USERNAME_FIELD)
     name = connection.ops.quote_name(username.column)
     columns = (
         f"c.id, inviter.{name}, c.type, c.state, c.end_reason, c.timeout, c.extended_data,"
@@ -278,8 +281,7 @@ def availability(
         values.append(Call._meta.pk.get_db_prep_value(exclude_call.pk, connection))
     values += [caller_id, *user_ids]
     if caller_presence:
-        seen = DeviceConnection._meta.get_field("last_seen")
-        values += [caller_id, seen.get_db_prep_value(fresh_since(), connection)]
+        values += [caller_id, when(fresh_since())]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         rows = cursor.fetchall()

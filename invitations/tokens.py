@@ -42,7 +42,7 @@ from knox.settings import CONSTANTS, knox_settings
 
 from . import validation
 from .models import TokenDevice
-from .sql import table
+from .sql import field, from_db, table
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,11 @@ def check(key: str) -> Credential | None:
     for row_digest, raw_expiry, *raw_user in rows:
         if not compare_digest(digest, row_digest):
             continue
-        expiry = _converted(expiry_field, raw_expiry)
+        expiry = from_db(expiry_field, raw_expiry)
         if expiry is not None and expiry < now:
             revoke(digest=row_digest)
             return None
-        values = [_converted(f, v) for f, v in zip(user_fields, raw_user, strict=True)]
+        values = [from_db(f, v) for f, v in zip(user_fields, raw_user, strict=True)]
         user = get_user_model().from_db(connection.alias, [f.attname for f in user_fields], values)
         if not user.is_active:
             return None
@@ -148,8 +148,7 @@ def _token_sql() -> tuple[str, Field, list[Field]]:
     user_model = get_user_model()
     user_fields = list(user_model._meta.concrete_fields)
     quote = connection.ops.quote_name
-    token_user = AuthToken._meta.get_field("user")
-    assert isinstance(token_user, Field)
+    token_user = field(AuthToken, "user")
     columns = ", ".join(f"u.{quote(f.column)}" for f in user_fields)
     sql = (
         f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {columns}"
@@ -157,17 +156,7 @@ def _token_sql() -> tuple[str, Field, list[Field]]:
         f" ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_user.column)}"
         f" WHERE t.{quote('token_key')} = %s"
     )
-    expiry = AuthToken._meta.get_field("expiry")
-    assert isinstance(expiry, Field)
-    return sql, expiry, user_fields
-
-
-def _converted(field: Field, value: Any) -> Any:
-    """A column's value as the ORM gives it: the backend's converters, then the field's."""
-    col = field.get_col(field.model._meta.db_table)
-    for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
-        value = convert(value, col, connection)
-    return value
+    return sql, field(AuthToken, "expiry"), user_fields
 
 
 def revoke(*, digest: str) -> None:

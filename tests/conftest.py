@@ -1,9 +1,10 @@
-"""Shared fixtures: users, authenticated API clients, and a clean channel layer per test."""
+"""Shared fixtures: users, authenticated API clients, throttle rates, and a clean channel layer
+per test."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -64,6 +65,25 @@ def client_for(users: dict[str, Any]) -> Any:
         return clients[name]
 
     return make
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``throttle_rates(PairThrottle="6/min", ...)``: those throttles' rates for this test, their
+    counters empty before and after. (DRF binds THROTTLE_RATES when a class is defined, so
+    override_settings cannot reach them; tests/settings.py lifts the limits for other tests.)"""
+    from django.core.cache import cache
+
+    from invitations.api import throttles
+
+    def set_rates(**rates: str) -> None:
+        for name, rate in rates.items():
+            throttle = getattr(throttles, name)
+            monkeypatch.setattr(throttle, "THROTTLE_RATES", {throttle.scope: rate})
+        cache.clear()
+
+    yield set_rates
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

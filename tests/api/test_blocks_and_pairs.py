@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from invitations.api.throttles import PairThrottle
 from tests.callflow import act, error_of, ok, start_call, who
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pair_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The default (tests/settings.py lifts it for every other test; DRF binds rates at import).
-    monkeypatch.setattr(PairThrottle, "THROTTLE_RATES", {"pair": "6/min"})
-    cache.clear()
-    yield
-    cache.clear()
+def pair_limit(throttle_rates: Callable[..., None]) -> None:
+    throttle_rates(PairThrottle="6/min")  # the default (tests/settings.py lifts it elsewhere)
 
 
 def test_a_seventh_invitation_to_the_same_callee_within_a_minute_is_429(
@@ -103,11 +97,10 @@ def test_a_blocked_callers_invitation_answers_as_if_the_callee_were_busy(
 
 @pytest.fixture(params=["locmem", "redis"])
 def both_limits(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, settings: Any
-) -> Iterator[None]:
-    """Per caller 3 a minute, per pair 2: on the embedded cache and on production's Redis."""
-    from invitations.api.throttles import InvitationThrottle
-
+    request: pytest.FixtureRequest, settings: Any, throttle_rates: Callable[..., None]
+) -> None:
+    """Per caller 3 a minute, per pair 2: on the embedded cache and on production's Redis.
+    (``settings`` first: the counters are cleared at the end while Redis is still the cache.)"""
     if request.param == "redis":
         settings.CACHES = {
             "default": {
@@ -116,11 +109,7 @@ def both_limits(
                 "KEY_PREFIX": f"throttles-{uuid.uuid4().hex[:8]}",
             }
         }
-    monkeypatch.setattr(InvitationThrottle, "THROTTLE_RATES", {"invitations": "3/min"})
-    monkeypatch.setattr(PairThrottle, "THROTTLE_RATES", {"pair": "2/min"})
-    cache.clear()
-    yield
-    cache.clear()
+    throttle_rates(InvitationThrottle="3/min", PairThrottle="2/min")
 
 
 def test_both_invitation_limits_count_together_as_each_alone_would(

@@ -5,15 +5,13 @@ login answers 429 with Retry-After (API.md "Errors"); what is already signed in 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
-from invitations.api.throttles import TokenThrottle
 from tests.callflow import error_of
 from tests.conftest import PASSWORD
 
@@ -92,12 +90,8 @@ def test_a_locked_out_account_stays_signed_in_where_it_already_is(
 
 
 @pytest.fixture
-def tight_token_throttle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # DRF binds THROTTLE_RATES when the class is defined, so override_settings cannot reach it.
-    monkeypatch.setattr(TokenThrottle, "THROTTLE_RATES", {"token": "3/min"})
-    cache.clear()
-    yield
-    cache.clear()
+def tight_token_throttle(throttle_rates: Callable[..., None]) -> None:
+    throttle_rates(TokenThrottle="3/min")
 
 
 def test_the_token_throttle_counts_signed_in_callers_too(

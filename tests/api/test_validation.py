@@ -7,15 +7,13 @@ code, never a 500, and the database is exactly as it was before.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from invitations.api.throttles import InvitationThrottle, TokenThrottle
 from invitations.models import Call
 from tests.callflow import act, db_state, error_of, ok, start_call, who
 
@@ -384,13 +382,8 @@ def test_token_login_with_wrong_credentials_is_401(users: dict[str, Any], unchan
 
 
 @pytest.fixture
-def tight_throttles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # DRF binds THROTTLE_RATES when the class is defined, so override_settings cannot reach it.
-    monkeypatch.setattr(InvitationThrottle, "THROTTLE_RATES", {"invitations": "3/min"})
-    monkeypatch.setattr(TokenThrottle, "THROTTLE_RATES", {"token": "2/min"})
-    cache.clear()
-    yield
-    cache.clear()
+def tight_throttles(throttle_rates: Callable[..., None]) -> None:
+    throttle_rates(InvitationThrottle="3/min", TokenThrottle="2/min")
 
 
 def test_starting_calls_too_fast_is_throttled_with_the_envelope(

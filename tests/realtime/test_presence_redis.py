@@ -10,18 +10,19 @@ else.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from typing import Any
 
 import pytest
 import redis
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
 from callsite.channel_layers import CountingRedisChannelLayer, CountingRedisPubSubChannelLayer
+from invitations import presence
 from invitations.presence import PRESENCE_GROUP, changed_event
 from invitations.realtime.presence import PresenceHub
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+from tests.realtime.redis_settings import REDIS_URL
 
 
 class Socket:
@@ -108,3 +109,23 @@ async def test_one_message_per_process_reaches_every_watching_socket_and_no_othe
             await lay.flush()
             if kind == "core":
                 await lay.close_pools()
+
+
+async def test_a_presence_change_published_from_a_thread_reaches_the_watching_sockets(
+    production_layers: None,
+) -> None:
+    """``presence.publish`` runs in request threads (and hands the publish to the loop), here
+    with the layers production builds."""
+    layer = get_channel_layer()
+    hub, watching, other = PresenceHub(layer), Socket(), Socket()
+    try:
+        await hub.watch(watching, ["bob"])
+        await hub.watch(other, ["carol"])
+        await sync_to_async(presence.publish)("bob", True)
+        await until(lambda: bool(watching.got))
+        assert watching.got == [{"type": "presence.changed", "user": "bob", "online": True}]
+        assert other.got == []
+    finally:
+        await hub.forget(watching)
+        await hub.forget(other)
+        await layer.flush()

@@ -22,9 +22,11 @@ REDIS_8 = int(redis.__version__.split(".")[0]) >= 8
 
 
 def layer_config(**host_overrides: Any) -> dict[str, Any]:
-    """The CONFIG the settings build for REDIS_URL, with a prefix of this test's own."""
-    layers, _ = redis_settings.production_layers(f"callsite-test-layer-{uuid.uuid4().hex[:8]}")
-    config: dict[str, Any] = layers["default"]["CONFIG"]
+    """The CONFIG the settings build for the core layer (the workers' alias) for REDIS_URL, with
+    a prefix of this test's own."""
+    prefix = f"callsite-test-layer-{uuid.uuid4().hex[:8]}"
+    layers, workers = redis_settings.production_layers(prefix)
+    config: dict[str, Any] = layers[workers]["CONFIG"]
     for host in config["hosts"]:
         host.update(host_overrides)
         for key in [k for k, v in host.items() if v is ...]:

@@ -3,32 +3,20 @@
 Call events go to the sockets' groups through PubSub, which hands a message only to processes
 subscribed at that moment. A timer or a push wake-up must instead wait for a worker that is
 restarting, so the workers' channels are on the core layer, which keeps the message in Redis.
-Both layers here are built from the real settings, on the real Redis.
+Both layers here are built from the real settings, on the real Redis (``production_layers``,
+tests/realtime/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import get_channel_layer
 
 from invitations import events
-from tests.realtime import redis_settings
-
-
-@pytest.fixture
-def production_layers(settings: Any) -> Iterator[None]:
-    prefix = f"callsite-test-workers-{uuid.uuid4().hex[:8]}"
-    layers, workers = redis_settings.production_layers(prefix)
-    settings.CHANNEL_LAYERS, settings.WORKER_CHANNEL_LAYER = layers, workers
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 async def test_a_timer_sent_while_no_worker_listens_reaches_the_worker_that_starts_later(
@@ -104,34 +92,3 @@ async def test_call_events_reach_each_participants_sockets_in_order_across_proce
         await here.flush()
         await there.flush()
 
-
-async def test_a_presence_change_published_from_a_thread_reaches_the_watching_sockets(
-    production_layers: None,
-) -> None:
-    """``presence.publish`` runs in request threads (and hands the publish to the loop)."""
-    from invitations import presence
-    from invitations.realtime.presence import PresenceHub
-
-    class Socket:
-        def __init__(self) -> None:
-            self.got: list[dict[str, Any]] = []
-
-        async def presence_changed(self, event: dict[str, Any]) -> None:
-            self.got.append(event)
-
-    layer = get_channel_layer()
-    hub, watching, other = PresenceHub(layer), Socket(), Socket()
-    try:
-        await hub.watch(watching, ["bob"])
-        await hub.watch(other, ["carol"])
-        await sync_to_async(presence.publish)("bob", True)
-        for _ in range(100):
-            if watching.got:
-                break
-            await asyncio.sleep(0.02)
-        assert watching.got == [{"type": "presence.changed", "user": "bob", "online": True}]
-        assert other.got == []
-    finally:
-        await hub.forget(watching)
-        await hub.forget(other)
-        await layer.flush()
