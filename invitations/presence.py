@@ -70,9 +70,15 @@ def online_user_ids(user_ids: list[int]) -> set[int]:
     )
 
 
-def has_connected_device(user_id: int) -> bool:
-    """Does the user hold a fresh connection right now (no grace)?"""
-    return DeviceConnection.objects.filter(user_id=user_id, last_seen__gte=fresh_since()).exists()
+def connected_user_ids(user_ids: list[int]) -> set[int]:
+    """Which of these users hold a fresh connection right now (no grace)?"""
+    if not user_ids:
+        return set()
+    return set(
+        DeviceConnection.objects.filter(user_id__in=user_ids, last_seen__gte=fresh_since())
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
 
 
 def changed_event(username: str, online: bool) -> dict[str, Any]:
@@ -81,18 +87,36 @@ def changed_event(username: str, online: bool) -> dict[str, Any]:
 
 def publish(username: str, online: bool) -> None:
     """Tell every server process (one message each); at most once, like every event."""
+    publish_many([(username, online)])
+
+
+def publish_many(changes: list[tuple[str, bool]]) -> None:
+    """``publish`` for several users' changes (username, online), in order, in one hop."""
     layer = get_channel_layer()
     # A stopping process publishes nothing: its loop would never run the send (see events.send).
-    if layer is None or not lifecycle.publishing_allowed():
+    if not changes or layer is None or not lifecycle.publishing_allowed():
         return
     try:
-        async_to_sync(layer.group_send)(PRESENCE_GROUP, changed_event(username, online))
+        async_to_sync(_publish_all)(layer, [changed_event(*change) for change in changes])
     except Exception:  # subscribers re-read through their next presence.snapshot
-        logger.exception("could not publish presence of %s", username)
+        logger.exception("could not publish the presence of %d users", len(changes))
+
+
+async def _publish_all(layer: Any, events: list[dict[str, Any]]) -> None:
+    send_many = getattr(layer, "group_send_many", None)  # Redis PubSub: one round trip
+    if send_many is not None:
+        await send_many([(PRESENCE_GROUP, event) for event in events])
+        return
+    for event in events:
+        await layer.group_send(PRESENCE_GROUP, event)
 
 
 def publish_on_commit(username: str, online: bool) -> None:
-    transaction.on_commit(lambda: publish(username, online))
+    publish_many_on_commit([(username, online)])
+
+
+def publish_many_on_commit(changes: list[tuple[str, bool]]) -> None:
+    transaction.on_commit(lambda: publish_many(changes))
 
 
 def schedule_offline_on_commit(user_id: int, deadline: datetime) -> None:

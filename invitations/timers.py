@@ -52,7 +52,7 @@ def _fire(kind: str, id_: Any) -> bool:
         close_old_connections()
 
 
-# Due invitations expire this many to a transaction (services.expire_many). Small enough that
+# Due invitations and presence graces expire this many to a transaction. Small enough that
 # one batch holds SQLite's single write lock, or the locks of its calls, only briefly (a batch
 # of 250 takes tens of ms of CPU); large enough that a burst pays few lock waits and event loop
 # hand-offs: at 100, the expiry thread spent 28% of a 10,000-timer burst waiting for the write
@@ -60,13 +60,21 @@ def _fire(kind: str, id_: Any) -> bool:
 BATCH = 250
 
 
-def _fire_batch(ids: list[int]) -> list[int]:
-    """Expire due invitations in one transaction; one by one if the batch itself fails."""
+# The kinds that expire many to a transaction, by the ids of their rows. A burst of either is
+# common: invitations of a busy minute, the presence graces of a disconnect wave (a deploy).
+_BATCHED: dict[str, Callable[[list[int]], list[int]]] = {
+    "invitation": lambda ids: services.expire_many(participant_ids=ids),
+    "presence_offline": lambda ids: services.expire_presence_many(user_ids=ids),
+}
+
+
+def _fire_batch(kind: str, ids: list[int]) -> list[int]:
+    """Expire due timers of one kind in one transaction; one by one if the batch itself fails."""
     try:
-        return services.expire_many(participant_ids=ids)
-    except Exception:  # e.g. a deadlock or a bad row: never lose the other invitees of the batch
-        logger.exception("timer batch of %d invitations failed; expiring one by one", len(ids))
-        return [pk for pk in ids if _fire("invitation", pk)]
+        return _BATCHED[kind](ids)
+    except Exception:  # e.g. a deadlock or a bad row: never lose the other timers of the batch
+        logger.exception("timer batch of %d %s failed; firing one by one", len(ids), kind)
+        return [pk for pk in ids if _fire(kind, pk)]
     finally:
         close_old_connections()
 
@@ -135,7 +143,7 @@ class Scheduler:
         # An expire mostly waits on the database, so on PostgreSQL several run at once: one at a
         # time, a burst of deadlines would queue behind each other's round trips. SQLite takes
         # one writer at a time, and there parallel firing would only add lock waits.
-        # Invitations go in batches, one transaction each, so that a burst of deadlines does
+        # Invitations and presence graces go in batches, one transaction each, so that a burst does
         # not pay one transaction apiece (bench/README.md, "Notes moved from code comments").
         limit = asyncio.Semaphore(_concurrency())
 
@@ -145,21 +153,26 @@ class Scheduler:
             if fired:  # counted here, on the event loop, so no two threads race on it
                 self._won(time.time() - at)
 
-        async def fire_batch(batch: list[Entry]) -> None:
-            # A re-invited participant may have an old and a new deadline due: the later counts.
+        async def fire_batch(kind: str, batch: list[Entry]) -> None:
+            # A re-invited participant (a user back and gone again) may have an old and a new
+            # deadline due: the later counts.
             at_of: dict[int, float] = {}
             for at, _, id_ in batch:
                 at_of[int(id_)] = max(at, at_of.get(int(id_), at))
             async with limit:
-                fired = await sync_to_async(_fire_batch, thread_sensitive=False)(list(at_of))
+                fired = await sync_to_async(_fire_batch, thread_sensitive=False)(kind, list(at_of))
             now = time.time()
             for pk in fired:
                 self._won(now - at_of[pk])
 
-        invitations = [e for e in due if e[1] == "invitation"]
-        others = [e for e in due if e[1] != "invitation"]
+        by_kind = {kind: [e for e in due if e[1] == kind] for kind in _BATCHED}
+        others = [e for e in due if e[1] not in _BATCHED]
         await asyncio.gather(
-            *(fire_batch(invitations[i : i + BATCH]) for i in range(0, len(invitations), BATCH)),
+            *(
+                fire_batch(kind, entries[i : i + BATCH])
+                for kind, entries in by_kind.items()
+                for i in range(0, len(entries), BATCH)
+            ),
             *(fire_one(*entry) for entry in others),
         )
 

@@ -16,7 +16,7 @@ from .deadlines import (
     expire_many,
     expire_participant_offline,
 )
-from .devices import expire_presence, mark_user_offline, mark_user_online
+from .devices import expire_presence, expire_presence_many, mark_user_offline, mark_user_online
 from .locking import lock_users
 from .transitions import (
     InviteResult,
@@ -40,6 +40,7 @@ __all__ = [
     "expire_many",
     "expire_participant_offline",
     "expire_presence",
+    "expire_presence_many",
     "force_end",
     "invite",
     "lock_users",
