@@ -9,7 +9,7 @@ one way.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,20 @@ def field(model: type[Model], name: str) -> Field:
     found = model._meta.get_field(name)
     assert isinstance(found, Field)
     return found
+
+
+def columns(model: type[Model], alias: str) -> tuple[str, list[Field]]:
+    """Every column of ``model`` as ``alias.col, ...`` for a SELECT, and their fields in order."""
+    fields = list(model._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in fields), fields
+
+
+def instance(model: type[Model], fields: list[Field], raw: Sequence[Any]) -> Any:
+    """A model instance from a plain statement's ``columns``, as the ORM builds it: each
+    value through ``from_db``, then ``Model.from_db`` (so it saves and compares as usual)."""
+    values = [from_db(f, v) for f, v in zip(fields, raw, strict=True)]
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
 def from_db(field: Field, value: Any) -> Any:

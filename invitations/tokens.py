@@ -42,7 +42,7 @@ from knox.settings import CONSTANTS, knox_settings
 
 from . import validation
 from .models import TokenDevice
-from .sql import field, from_db, table
+from .sql import columns, field, from_db, instance, table
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,7 @@ def check(key: str) -> Credential | None:
         if expiry is not None and expiry < now:
             revoke(digest=row_digest)
             return None
-        values = [from_db(f, v) for f, v in zip(user_fields, raw_user, strict=True)]
-        user = get_user_model().from_db(connection.alias, [f.attname for f in user_fields], values)
+        user = instance(get_user_model(), user_fields, raw_user)
         if not user.is_active:
             return None
         _renew(row_digest, expiry)
@@ -146,12 +145,11 @@ def _renew(digest: str, expiry: datetime | None) -> None:
 def _token_sql() -> tuple[str, Field, list[Field]]:
     """The tokens with a key's prefix, each with every column of its user (any user model)."""
     user_model = get_user_model()
-    user_fields = list(user_model._meta.concrete_fields)
     quote = connection.ops.quote_name
     token_user = field(AuthToken, "user")
-    columns = ", ".join(f"u.{quote(f.column)}" for f in user_fields)
+    user_columns, user_fields = columns(user_model, "u")
     sql = (
-        f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {columns}"
+        f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {user_columns}"
         f" FROM {table(AuthToken)} t INNER JOIN {table(user_model)} u"
         f" ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_user.column)}"
         f" WHERE t.{quote('token_key')} = %s"

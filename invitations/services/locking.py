@@ -8,11 +8,14 @@ one write lock from BEGIN (callsite/db/sqlite3).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
+from django.db.models import Field, ForeignKey, Model
 
 from .. import sql
 from ..errors import CallError
@@ -31,44 +34,112 @@ def lock_call_with_everyone(
     """``lock_call``, reading every participant (``read_participants``) rather than the user's
     alone when ``everyone``: one read for a transition that needs them all anyway. The read
     follows the lock, so it sees what the last holder of the lock committed."""
-    if everyone and connection.vendor == "sqlite":
-        call, participants = _read_call_with_everyone(call_id)
+    if everyone:
+        if connection.vendor != "sqlite":
+            # PostgreSQL needs the row lock first, in a statement of its own: under READ
+            # COMMITTED each statement reads its own snapshot, and a read joined to the lock
+            # would miss what the previous holder of the lock committed. SQLite needs no lock
+            # statement: its transaction's BEGIN IMMEDIATE holds the database's one write lock.
+            _lock_call_row(call_id)
+        call, participants = _read_everyone(call_id)
         me = next((p for p in participants if p.user_id == user.pk), None)
         if call is None or me is None:
+            # Existence of calls you are not part of is not leaked.
             raise CallError("not_found", "No such call.")
         return call, me, participants
     call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
-    me = None
-    participants = []
-    if call is not None:
-        if everyone:
-            participants = read_participants(call)
-            me = next((p for p in participants if p.user_id == user.pk), None)
-        else:
-            me = Participant.objects.filter(call=call, user=user).first()
+    me = None if call is None else Participant.objects.filter(call=call, user=user).first()
     if call is None or me is None:
-        # Existence of calls you are not part of is not leaked.
         raise CallError("not_found", "No such call.")
-    return call, me, participants
+    return call, me, []
 
 
-def _read_call_with_everyone(call_id: UUID) -> tuple[Call | None, list[Participant]]:
-    """SQLite: the call and its participants in one read. No lock statement is needed there:
-    the transaction's BEGIN IMMEDIATE already holds the database's one write lock, so nothing
-    can change between this read and the commit. (PostgreSQL needs the row lock first, in a
-    statement of its own: under READ COMMITTED each statement reads its own snapshot, and a
-    read joined to the lock would miss what the previous holder of the lock committed.)"""
-    participants = list(
-        Participant.objects.filter(call_id=call_id).select_related(
-            "call__inviter", "user", "invited_by"
+def read_participants(call: Call) -> list[Participant]:
+    """Every participant of a locked call, in the call's order, ready for a snapshot."""
+    return _read_everyone(call.pk, call)[1]
+
+
+def _lock_call_row(call_id: UUID) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {sql.table(Call)} WHERE {_quote('id')} = %s FOR UPDATE",
+            [_CALL_PK.get_db_prep_value(call_id, connection)],
         )
-    )
-    if not participants:
-        return None, []
-    call = participants[0].call
+
+
+def _read_everyone(
+    call_id: UUID, call: Call | None = None
+) -> tuple[Call | None, list[Participant]]:
+    """The call with its inviter (unless given) and every participant with its user and
+    invited_by, in the call's order, in one plain statement.
+
+    Every answer, cancel and end of a call reads this under the call's lock; through the ORM
+    (a four-table ``select_related`` compiled per call, five model instances per row) it was
+    17.5% of an invite + cancel's CPU (py-spy of ``scripts/request_cpu.py``, issue 9). The
+    instances are the ORM's (``sql.instance``). Whoever invited someone is a participant of the
+    call too, so ``invited_by`` is one of the participants' users, as in ``expire_many``.
+    """
+    statement, call_fields, user_fields, participant_fields = _everyone_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [_CALL_PK.get_db_prep_value(call_id, connection)])
+        rows = cursor.fetchall()
+    if not rows:
+        return call, []
+    calls, users = len(call_fields), len(user_fields)
+    if call is None:
+        call = sql.instance(Call, call_fields, rows[0][:calls])
+        _INVITER.set_cached_value(
+            call, sql.instance(get_user_model(), user_fields, rows[0][calls : calls + users])
+        )
+    participants = []
+    by_user: dict[int, User] = {}
+    for row in rows:
+        p = sql.instance(Participant, participant_fields, row[calls + users : -users])
+        p_user = by_user[p.user_id] = sql.instance(get_user_model(), user_fields, row[-users:])
+        _CALL.set_cached_value(p, call)
+        _USER.set_cached_value(p, p_user)
+        participants.append(p)
     for p in participants:
-        p.call = call  # one Call instance, as the locked path gives
+        if p.invited_by_id is None or p.invited_by_id in by_user:
+            _INVITED_BY.set_cached_value(p, by_user.get(p.invited_by_id))
     return call, participants
+
+
+# The relations the read fills in, as the ORM's select_related would (their caches).
+def _relation(model: type[Model], name: str) -> ForeignKey:
+    found = sql.field(model, name)
+    assert isinstance(found, ForeignKey)
+    return found
+
+
+_INVITER = _relation(Call, "inviter")
+_CALL = _relation(Participant, "call")
+_USER = _relation(Participant, "user")
+_INVITED_BY = _relation(Participant, "invited_by")
+_CALL_PK = sql.field(Call, "id")
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@functools.cache
+def _everyone_sql() -> tuple[str, list[Field], list[Field], list[Field]]:
+    call_columns, call_fields = sql.columns(Call, "c")
+    user_model = get_user_model()
+    inviter_columns, user_fields = sql.columns(user_model, "i")
+    participant_columns, participant_fields = sql.columns(Participant, "p")
+    user_columns, _ = sql.columns(user_model, "u")
+    q = _quote
+    statement = (
+        f"SELECT {call_columns}, {inviter_columns}, {participant_columns}, {user_columns}"
+        f" FROM {sql.table(Participant)} p"
+        f" INNER JOIN {sql.table(Call)} c ON c.{q('id')} = p.{q('call_id')}"
+        f" INNER JOIN {sql.table(user_model)} i ON i.{q('id')} = c.{q('inviter_id')}"
+        f" INNER JOIN {sql.table(user_model)} u ON u.{q('id')} = p.{q('user_id')}"
+        f" WHERE p.{q('call_id')} = %s ORDER BY p.{q('joined_at')}, p.{q('id')}"
+    )
+    return statement, call_fields, user_fields, participant_fields
 
 
 def lock_users(user_ids: Iterable[int]) -> None:
@@ -99,8 +170,3 @@ def lock_users(user_ids: Iterable[int]) -> None:
     UserLock.objects.bulk_create([UserLock(user_id=i) for i in ids], ignore_conflicts=True)
     if connection.features.has_select_for_update:
         list(UserLock.objects.select_for_update().filter(user_id__in=ids).order_by("user_id"))
-
-
-def read_participants(call: Call) -> list[Participant]:
-    """Every participant of a locked call, in the call's order, ready for a snapshot."""
-    return list(Participant.objects.filter(call=call).select_related("user", "invited_by"))

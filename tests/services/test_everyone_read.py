@@ -1,0 +1,107 @@
+"""The locked read of a call with everyone in it (``services/locking.py``), one plain statement.
+
+Every answer, cancel and end reads the call, its inviter and each participant with its user and
+``invited_by`` under the call's lock. The instances must be what the ORM's ``select_related``
+gives: every field equal in value and type (SQLite keeps UUIDs as hex and times as text), in
+the call's order, the relations there without another query, and saving them changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+
+from invitations import services
+from invitations.errors import CallError
+from invitations.models import Call, Participant
+from invitations.services.locking import lock_call_with_everyone, read_participants
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def same(got: Model, want: Model, *, but: tuple[str, ...] = ()) -> None:
+    assert type(got) is type(want)
+    for field in type(want)._meta.concrete_fields:
+        if field.name in but:
+            continue
+        g, w = getattr(got, field.attname), getattr(want, field.attname)
+        assert (g, type(g)) == (w, type(w)), f"{type(want).__name__}.{field.name}"
+    assert not got._state.adding and got._state.db == want._state.db
+
+
+def group_call(users: dict[str, Any]) -> str:
+    """alice rings bob and carol; bob accepts and adds dave (invited by bob); carol rejects."""
+    call_id = services.invite(
+        inviter=users["alice"], invitees=["bob", "carol"], extended_data="x" * 20
+    ).call["id"]
+    services.accept(actor=users["bob"], call_id=call_id)
+    services.add_invitees(actor=users["bob"], call_id=call_id, invitees=["dave"])
+    services.reject(actor=users["carol"], call_id=call_id, reason="busy")
+    return str(call_id)
+
+
+def orm_read(call_id: str) -> list[Participant]:
+    return list(
+        Participant.objects.filter(call_id=call_id).select_related(
+            "call__inviter", "user", "invited_by"
+        )
+    )
+
+
+def test_the_locked_read_is_what_the_orm_reads(users: dict[str, Any]) -> None:
+    call_id = group_call(users)
+    expected = orm_read(call_id)
+    with transaction.atomic():
+        call, me, everyone = lock_call_with_everyone(call_id, users["carol"])
+        with CaptureQueriesContext(connection) as later:
+            # the relations are there, with no query of their own
+            related = [(p.call, p.call.inviter, p.user, p.invited_by) for p in everyone]
+    assert len(later) == 0
+    assert [p.pk for p in everyone] == [p.pk for p in expected] and len(everyone) == 4
+    assert me.user_id == users["carol"].pk
+    for p, want, (p_call, inviter, user, invited_by) in zip(
+        everyone, expected, related, strict=True
+    ):
+        same(p, want)
+        assert p_call is call
+        same(call, want.call)
+        same(inviter, want.call.inviter)
+        same(user, want.user)
+        if want.invited_by is None:
+            assert invited_by is None
+        else:
+            same(invited_by, want.invited_by)
+    assert [p.invited_by.username if p.invited_by else None for p in everyone] == [
+        None,
+        "alice",
+        "alice",
+        "bob",
+    ]
+    # full instances: saving them changes nothing (but the time of the change)
+    everyone[1].save()
+    call.save()
+    same(Participant.objects.get(pk=everyone[1].pk), expected[1], but=("updated_at",))
+    same(Call.objects.get(pk=call.pk), expected[0].call)
+
+
+def test_read_participants_gives_the_same_rows_for_a_call_in_hand(users: dict[str, Any]) -> None:
+    call_id = group_call(users)
+    call = Call.objects.get(pk=call_id)
+    got = read_participants(call)
+    for p, want in zip(got, orm_read(call_id), strict=True):
+        same(p, want)
+        assert p.call is call
+
+
+def test_who_is_not_in_the_call_or_a_call_that_is_not_there_is_not_found(
+    users: dict[str, Any],
+) -> None:
+    call_id = group_call(users)
+    for call, user in ((call_id, "erin"), ("00000000-0000-0000-0000-000000000000", "alice")):
+        with transaction.atomic(), pytest.raises(CallError) as refused:
+            lock_call_with_everyone(call, users[user])
+        assert refused.value.code == "not_found"
