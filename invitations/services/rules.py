@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..selectors import Availability, availability
 from .locking import lock_users, read_participants
-from .statements import insert_events, update_call
+from .statements import insert_events, move_participant, update_call
 
 Kind = CallEvent.Kind
 UserModel = get_user_model()
@@ -48,7 +48,7 @@ def refuse_if_ended(call: Call) -> None:
 def move(p: Participant, allowed: tuple[str, ...], now: datetime, **changes: Any) -> bool:
     """Conditional update of one participant; True if this caller won the transition."""
     changes.setdefault("updated_at", now)
-    won = Participant.objects.filter(pk=p.pk, state__in=allowed).update(**changes) == 1
+    won = move_participant(p.pk, allowed, changes)
     if won:
         for name, value in changes.items():
             setattr(p, name, value)

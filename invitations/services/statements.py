@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from ..models import Call, CallEvent
-from ..sql import marks, table
+from ..models import Call, CallEvent, Participant
+from ..sql import field, marks, table
 
 # Six parameters per event; SQLite takes at most 32,766 in one statement.
 EVENTS_PER_STATEMENT = 1000
@@ -52,6 +52,35 @@ def update_call(call: Call, events: list[CallEvent], **changes: Any) -> None:
         insert_events(events)
     if updated != 1:
         raise CallChangedWithoutLockError(f"Call {call.pk} left {call.state} under its lock.")
+
+
+def move_participant(pk: int, allowed: Sequence[str], changes: dict[str, Any]) -> bool:
+    """UPDATE one participant's row with ``changes`` if its state is one of ``allowed``; True
+    if it moved (``rules.move``, the conditional update every transition wins or loses).
+
+    Plain SQL: through ``QuerySet.update`` Django built and compiled the UPDATE on each call, a
+    move's main cost. Values go through each field's ``get_db_prep_save``, as the ORM's would
+    (a related object by its primary key)."""
+    fields = [field(Participant, name) for name in changes]
+    values = [
+        f.get_db_prep_save(v.pk if isinstance(v, Model) else v, connection)
+        for f, v in zip(fields, changes.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _move_sql(tuple(f.column for f in fields), len(allowed)), [*values, pk, *allowed]
+        )
+        moved: int = cursor.rowcount
+    return moved == 1
+
+
+@functools.cache
+def _move_sql(columns: tuple[str, ...], allowed: int) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"UPDATE {table(Participant)} SET {', '.join(f'{q(c)} = %s' for c in columns)}"
+        f" WHERE {q('id')} = %s AND {q('state')} IN ({marks(allowed)})"
+    )
 
 
 def insert_events(events: Sequence[CallEvent]) -> None:
