@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
 from ..errors import CallError
@@ -32,12 +31,11 @@ from ..models import (
     ParticipantState,
     Role,
 )
-from ..selectors import Availability, availability
+from ..selectors import Availability, active_users_named, availability
 from .locking import lock_users, read_participants
 from .statements import insert_events, move_participant, update_call
 
 Kind = CallEvent.Kind
-UserModel = get_user_model()
 
 
 def refuse_if_ended(call: Call) -> None:
@@ -92,9 +90,7 @@ def send_and_snapshot(box: Outbox) -> dict[str, Any]:
 def resolve_users(names: list[str]) -> tuple[list[User], list[dict[str, str]]]:
     """The active users named, in the order given, and a ``not_found`` error for each other
     name; a validation error if none of them exists (there would be nobody to invite)."""
-    found = {
-        u.get_username(): u for u in UserModel.objects.filter(username__in=names, is_active=True)
-    }
+    found = {u.get_username(): u for u in active_users_named(names)}
     users = [found[n] for n in names if n in found]
     errors = [{"user": n, "reason": "not_found"} for n in names if n not in found]
     if not users:

@@ -1,9 +1,13 @@
-"""The locked read of a call with everyone in it (``services/locking.py``), one plain statement.
+"""The hot paths' plain-SQL reads give what the ORM gives.
 
-Every answer, cancel and end reads the call, its inviter and each participant with its user and
-``invited_by`` under the call's lock. The instances must be what the ORM's ``select_related``
-gives: every field equal in value and type (SQLite keeps UUIDs as hex and times as text), in
-the call's order, the relations there without another query, and saving them changes nothing.
+- The locked read of a call with everyone in it (``services/locking.py``): every answer, cancel
+  and end reads the call, its inviter and each participant with its user and ``invited_by``
+  under the call's lock.
+- The invitees by name (``selectors.active_users_named``): every invitation resolves them first.
+
+The instances must be what the ORM gives: every field equal in value and type (SQLite keeps
+UUIDs as hex and times as text), in the call's order, the relations there without another query,
+and saving them changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 
-from invitations import services
+from invitations import selectors, services
 from invitations.errors import CallError
 from invitations.models import Call, Participant
 from invitations.services.locking import lock_call_with_everyone, read_participants
@@ -105,3 +109,18 @@ def test_who_is_not_in_the_call_or_a_call_that_is_not_there_is_not_found(
         with transaction.atomic(), pytest.raises(CallError) as refused:
             lock_call_with_everyone(call, users[user])
         assert refused.value.code == "not_found"
+
+
+def test_the_invitees_by_name_are_the_active_users_as_the_orm_reads_them(
+    users: dict[str, Any],
+) -> None:
+    users["dave"].is_active = False
+    users["dave"].last_login = users["dave"].date_joined
+    users["dave"].save()
+    users["bob"].first_name = "Bób"
+    users["bob"].save()
+    got = selectors.active_users_named(["bob", "dave", "nobody", "carol", "bob"])
+    assert sorted(u.username for u in got) == ["bob", "carol"]  # not dave: inactive
+    for user in got:
+        same(user, type(user).objects.get(pk=user.pk))
+    assert selectors.active_users_named([]) == []
