@@ -54,6 +54,43 @@ def instance(model: type[Model], fields: list[Field], raw: Sequence[Any]) -> Any
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
+def insert(instances: Sequence[Model]) -> None:
+    """Save new instances of one model with one plain ``INSERT``, as ``bulk_create`` would:
+    each field's ``pre_save`` (``auto_now_add`` times), its ``get_db_prep_save``, and the
+    database-generated primary keys set from ``RETURNING``. No signals, like ``bulk_create``.
+
+    The invitation's own rows go in this way: through the ORM each insert was compiled anew on
+    every call (bench/README.md, "Issue 9, seventh round")."""
+    if not instances:
+        return
+    model = type(instances[0])
+    statement, fields, returned = _insert_sql(model, len(instances))
+    params = [
+        f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in instances for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall() if returned else [()] * len(instances)
+    for obj, row in zip(instances, rows, strict=True):
+        for f, value in zip(returned, row, strict=True):
+            setattr(obj, f.attname, from_db(f, value))
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(model: type[Model], rows: int) -> tuple[str, list[Field], list[Field]]:
+    returned = list(model._meta.db_returning_fields)
+    fields = [f for f in model._meta.concrete_fields if f not in returned]
+    quote = connection.ops.quote_name
+    statement = (
+        f"INSERT INTO {table(model)} ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES {', '.join([f'({marks(fields)})'] * rows)}"
+    )
+    if returned:
+        statement += f" RETURNING {', '.join(quote(f.column) for f in returned)}"
+    return statement, fields, returned
+
+
 def from_db(field: Field, value: Any) -> Any:
     """A column's value, read by a plain statement, as the ORM gives it: the backend's
     converters, then the field's (SQLite: aware times, booleans, UUIDs from their hex)."""

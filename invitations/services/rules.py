@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from .. import sql
 from ..errors import CallError
 from ..events import Outbox
 from ..models import (
@@ -206,8 +207,8 @@ def invite_users(
             )
             ringing.append(p)
         state_changed(box, p)
-    Participant.objects.bulk_create([p for p in added if p.pk is None])
-    CallEvent.objects.bulk_create(events)
+    sql.insert([p for p in added if p.pk is None])
+    insert_events(events)
     for p in ringing:
         box.schedule_participant(p.pk, deadline)
         box.ring(p, deadline)

@@ -23,7 +23,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from .. import validation
+from .. import sql, validation
 from ..errors import CallError
 from ..events import Outbox
 from ..models import (
@@ -89,13 +89,14 @@ def invite(
             raise CallError("busy", "You are already ringing or talking in another call.")
         # Set with the call's insert rather than updated after it; cleared if the call ends.
         offline_deadline = caller_offline_deadline(now, connected=seen.caller_online)
-        call = Call.objects.create(
+        call = Call(
             inviter=inviter,
             type=type,
             timeout=timeout,
             extended_data=extended_data,
             inviter_offline_deadline=offline_deadline,
         )
+        sql.insert([call])
         # Inserted by invite_users with the invitees' rows and events, one insert each.
         me = Participant(
             call=call,

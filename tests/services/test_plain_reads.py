@@ -1,9 +1,10 @@
-"""The hot paths' plain-SQL reads give what the ORM gives.
+"""The hot paths' plain SQL reads and writes what the ORM would.
 
 - The locked read of a call with everyone in it (``services/locking.py``): every answer, cancel
   and end reads the call, its inviter and each participant with its user and ``invited_by``
   under the call's lock.
 - The invitees by name (``selectors.active_users_named``): every invitation resolves them first.
+- An invitation's call and participants, inserted by ``sql.insert``.
 
 The instances must be what the ORM gives: every field equal in value and type (SQLite keeps
 UUIDs as hex and times as text), in the call's order, the relations there without another query,
@@ -12,12 +13,17 @@ and saving them changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from invitations import selectors, services
 from invitations.errors import CallError
@@ -124,3 +130,48 @@ def test_the_invitees_by_name_are_the_active_users_as_the_orm_reads_them(
     for user in got:
         same(user, type(user).objects.get(pk=user.pk))
     assert selectors.active_users_named([]) == []
+
+
+def test_an_invitations_rows_are_inserted_as_the_orm_saves_them(users: dict[str, Any]) -> None:
+    # given an invitation of two, one of them busy in a call of their own
+    services.invite(inviter=users["erin"], invitees=["dave"])
+    before = timezone.now()
+    call_id = services.invite(
+        inviter=users["alice"], invitees=["bob", "dave"], timeout=42, extended_data="hi"
+    ).call["id"]
+    # the call and its three participants read back as instances of what was written
+    call = Call.objects.get(pk=call_id)
+    assert (call.inviter_id, call.timeout, call.extended_data, call.state) == (
+        users["alice"].pk,
+        42,
+        "hi",
+        "ringing",
+    )
+    assert call.created_at >= before
+    rows = orm_read(str(call_id))
+    assert [(p.user.username, p.role, p.state) for p in rows] == [
+        ("alice", "inviter", "accepted"),
+        ("bob", "invitee", "inviting"),
+        ("dave", "invitee", "rejected"),
+    ]
+    assert all(p.joined_at >= before and p.updated_at >= before for p in rows)
+    assert rows[1].deadline is not None and rows[2].reason == "busy"
+    assert [p.invited_by_id for p in rows] == [None, users["alice"].pk, users["alice"].pk]
+    # and the ids the insert gave the instances are the rows': bob's timer names his row
+    assert [t for t in timers_sent() if t[0] == "invitation"][-1] == ("invitation", rows[1].pk)
+
+
+def timers_sent() -> list[tuple[str, Any]]:
+    """The timers handed to the worker's channel so far (no worker runs in these tests)."""
+    layer = get_channel_layer(settings.WORKER_CHANNEL_LAYER)
+
+    async def drain() -> list[tuple[str, Any]]:
+        got = []
+        while True:
+            try:
+                msg = await asyncio.wait_for(layer.receive(settings.TIMER_CHANNEL), 0.1)
+            except TimeoutError:
+                return got
+            got.append((msg["kind"], msg["id"]))
+
+    return async_to_sync(drain)()
