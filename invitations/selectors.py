@@ -12,7 +12,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Field, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from . import sql
 from .errors import CallError, validation_error
@@ -267,22 +267,21 @@ def active_users_named(names: list[str]) -> list[User]:
     about four times its statement's CPU (bench/README.md, "Issue 9, seventh round")."""
     if not names:
         return []
-    user_model = get_user_model()
-    statement, fields = _users_named_sql(len(names))
+    statement, users = _users_named_sql(len(names))
     with connection.cursor() as cursor:
         cursor.execute(statement, [*names, True])
-        return [sql.instance(user_model, fields, row) for row in cursor.fetchall()]
+        return [users.instance(row) for row in cursor.fetchall()]
 
 
 @functools.cache
-def _users_named_sql(count: int) -> tuple[str, list[Field]]:
+def _users_named_sql(count: int) -> tuple[str, sql.Columns]:
     user_model = get_user_model()
-    columns, fields = sql.columns(user_model, "u")
+    users = sql.columns(user_model, "u")
     q = connection.ops.quote_name
     return (
-        f"SELECT {columns} FROM {table(user_model)} u"
+        f"SELECT {users.sql} FROM {table(user_model)} u"
         f" WHERE u.{q('username')} IN ({marks(count)}) AND u.{q('is_active')} = %s",
-        fields,
+        users,
     )
 
 

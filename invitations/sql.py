@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence, Sized
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,18 +41,46 @@ def field(model: type[Model], name: str) -> Field:
     return found
 
 
-def columns(model: type[Model], alias: str) -> tuple[str, list[Field]]:
-    """Every column of ``model`` as ``alias.col, ...`` for a SELECT, and their fields in order."""
+@dataclass(frozen=True)
+class Columns:
+    """Every column of a model as a plain SELECT lists them, and how a row of them becomes an
+    instance as the ORM builds it: the backend's and the field's converters (SQLite: aware
+    times, booleans, UUIDs from their hex), then ``Model.from_db``, so it saves and compares
+    as usual. Made once per statement (its builder is cached): the converters are looked up
+    here, not per value."""
+
+    model: type[Model]
+    sql: str  # ``alias.col, ...``
+    count: int
+    attnames: list[str]
+    converters: list[tuple[int, Any, tuple[Callable[..., Any], ...]]]  # (index, col, functions)
+
+    def instance(self, raw: Sequence[Any]) -> Any:
+        values = list(raw)
+        for i, col, functions in self.converters:
+            value = values[i]
+            for convert in functions:
+                value = convert(value, col, connection)
+            values[i] = value
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def columns(model: type[Model], alias: str) -> Columns:
+    """``Columns`` of every concrete field of ``model``, selected from the table as ``alias``."""
     fields = list(model._meta.concrete_fields)
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in fields), fields
-
-
-def instance(model: type[Model], fields: list[Field], raw: Sequence[Any]) -> Any:
-    """A model instance from a plain statement's ``columns``, as the ORM builds it: each
-    value through ``from_db``, then ``Model.from_db`` (so it saves and compares as usual)."""
-    values = [from_db(f, v) for f, v in zip(fields, raw, strict=True)]
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+    converters = []
+    for i, f in enumerate(fields):
+        functions = _converters(f, connection.ops)
+        if functions:
+            converters.append((i, f.get_col(model._meta.db_table), functions))
+    return Columns(
+        model=model,
+        sql=", ".join(f"{alias}.{quote(f.column)}" for f in fields),
+        count=len(fields),
+        attnames=[f.attname for f in fields],
+        converters=converters,
+    )
 
 
 def insert(instances: Sequence[Model]) -> None:

@@ -42,7 +42,7 @@ from knox.settings import CONSTANTS, knox_settings
 
 from . import validation
 from .models import TokenDevice
-from .sql import columns, field, from_db, instance, table
+from .sql import Columns, columns, field, from_db, table
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def check(key: str) -> Credential | None:
     except (TypeError, ValueError, binascii.Error):
         return None
     now = timezone.now()
-    sql, expiry_field, user_fields = _token_sql()
+    sql, expiry_field, user_columns = _token_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql, [key[: CONSTANTS.TOKEN_KEY_LENGTH]])
         rows = cursor.fetchall()
@@ -124,7 +124,7 @@ def check(key: str) -> Credential | None:
         if expiry is not None and expiry < now:
             revoke(digest=row_digest)
             return None
-        user = instance(get_user_model(), user_fields, raw_user)
+        user = user_columns.instance(raw_user)
         if not user.is_active:
             return None
         _renew(row_digest, expiry)
@@ -142,19 +142,19 @@ def _renew(digest: str, expiry: datetime | None) -> None:
 
 
 @functools.cache
-def _token_sql() -> tuple[str, Field, list[Field]]:
+def _token_sql() -> tuple[str, Field, Columns]:
     """The tokens with a key's prefix, each with every column of its user (any user model)."""
     user_model = get_user_model()
     quote = connection.ops.quote_name
     token_user = field(AuthToken, "user")
-    user_columns, user_fields = columns(user_model, "u")
+    user_columns = columns(user_model, "u")
     sql = (
-        f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {user_columns}"
+        f"SELECT t.{quote('digest')}, t.{quote('expiry')}, {user_columns.sql}"
         f" FROM {table(AuthToken)} t INNER JOIN {table(user_model)} u"
         f" ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_user.column)}"
         f" WHERE t.{quote('token_key')} = %s"
     )
-    return sql, field(AuthToken, "expiry"), user_fields
+    return sql, field(AuthToken, "expiry"), user_columns
 
 
 def revoke(*, digest: str) -> None:

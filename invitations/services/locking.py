@@ -15,7 +15,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Field, ForeignKey, Model
+from django.db.models import ForeignKey, Model
 
 from .. import sql
 from ..errors import CallError
@@ -76,26 +76,27 @@ def _read_everyone(
     Every answer, cancel and end of a call reads this under the call's lock; through the ORM
     (a four-table ``select_related`` compiled per call, five model instances per row) it was
     17.5% of an invite + cancel's CPU (py-spy of ``scripts/request_cpu.py``, issue 9). The
-    instances are the ORM's (``sql.instance``). Whoever invited someone is a participant of the
-    call too, so ``invited_by`` is one of the participants' users, as in ``expire_many``.
+    instances are the ORM's (``sql.Columns.instance``). Whoever invited someone is a
+    participant of the call too, so ``invited_by`` is one of the participants' users, as in
+    ``expire_many``.
     """
-    statement, call_fields, user_fields, participant_fields = _everyone_sql()
+    statement, calls, users, members = _everyone_sql()
     with connection.cursor() as cursor:
         cursor.execute(statement, [_CALL_PK.get_db_prep_value(call_id, connection)])
         rows = cursor.fetchall()
     if not rows:
         return call, []
-    calls, users = len(call_fields), len(user_fields)
+    # Each row: the call's columns, its inviter's, the participant's, the participant's user's.
+    at_inviter, at_participant = calls.count, calls.count + users.count
+    at_user = at_participant + members.count
     if call is None:
-        call = sql.instance(Call, call_fields, rows[0][:calls])
-        _INVITER.set_cached_value(
-            call, sql.instance(get_user_model(), user_fields, rows[0][calls : calls + users])
-        )
+        call = calls.instance(rows[0][:at_inviter])
+        _INVITER.set_cached_value(call, users.instance(rows[0][at_inviter:at_participant]))
     participants = []
     by_user: dict[int, User] = {}
     for row in rows:
-        p = sql.instance(Participant, participant_fields, row[calls + users : -users])
-        p_user = by_user[p.user_id] = sql.instance(get_user_model(), user_fields, row[-users:])
+        p = members.instance(row[at_participant:at_user])
+        p_user = by_user[p.user_id] = users.instance(row[at_user:])
         _CALL.set_cached_value(p, call)
         _USER.set_cached_value(p, p_user)
         participants.append(p)
@@ -124,22 +125,20 @@ def _quote(name: str) -> str:
 
 
 @functools.cache
-def _everyone_sql() -> tuple[str, list[Field], list[Field], list[Field]]:
-    call_columns, call_fields = sql.columns(Call, "c")
+def _everyone_sql() -> tuple[str, sql.Columns, sql.Columns, sql.Columns]:
     user_model = get_user_model()
-    inviter_columns, user_fields = sql.columns(user_model, "i")
-    participant_columns, participant_fields = sql.columns(Participant, "p")
-    user_columns, _ = sql.columns(user_model, "u")
+    calls, inviters = sql.columns(Call, "c"), sql.columns(user_model, "i")
+    participants, users = sql.columns(Participant, "p"), sql.columns(user_model, "u")
     q = _quote
     statement = (
-        f"SELECT {call_columns}, {inviter_columns}, {participant_columns}, {user_columns}"
+        f"SELECT {calls.sql}, {inviters.sql}, {participants.sql}, {users.sql}"
         f" FROM {sql.table(Participant)} p"
         f" INNER JOIN {sql.table(Call)} c ON c.{q('id')} = p.{q('call_id')}"
         f" INNER JOIN {sql.table(user_model)} i ON i.{q('id')} = c.{q('inviter_id')}"
         f" INNER JOIN {sql.table(user_model)} u ON u.{q('id')} = p.{q('user_id')}"
         f" WHERE p.{q('call_id')} = %s ORDER BY p.{q('joined_at')}, p.{q('id')}"
     )
-    return statement, call_fields, user_fields, participant_fields
+    return statement, calls, users, participants
 
 
 def lock_users(user_ids: Iterable[int]) -> None:
