@@ -6,7 +6,9 @@ the WebSocket and browser suites) stays small.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +148,17 @@ def together(*jobs: Callable[[], Any]) -> list[Any]:
         assert not t.is_alive(), "a racer hung (deadlock?)"
     close_old_connections()
     return results
+
+
+async def run_scheduler_until(scheduler: Any, fired: int, bound: float = 10) -> None:
+    """Run a timer ``Scheduler`` until it has won ``fired`` timers (or ``bound`` seconds), then
+    a little longer, so that a second win for anyone would be counted, and stop it."""
+    task = asyncio.ensure_future(scheduler.run())
+    try:
+        started = time.monotonic()
+        while scheduler.fired < fired and time.monotonic() - started < bound:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -14,7 +14,6 @@ worker settles them many to a transaction. Whatever the batching:
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from django.utils import timezone
 from invitations import services, timers
 from invitations.models import DeviceConnection, UserPresence
 from invitations.presence import PRESENCE_GROUP
+from tests.callflow import run_scheduler_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,15 +146,7 @@ async def test_the_worker_settles_a_burst_of_graces_in_batches_and_counts_each_o
     people = await database_sync_to_async(graces_over)("w", 15)
     listener = await database_sync_to_async(Listener)()
     scheduler = timers.Scheduler(rescan_seconds=60)
-    task = asyncio.ensure_future(scheduler.run())
-    try:
-        started = time.monotonic()
-        while scheduler.fired < len(people) and time.monotonic() - started < 10:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # a second win for anyone would be counted by now
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await run_scheduler_until(scheduler, len(people))
     # then four batches, each user offline and heard once
     assert sorted(sizes) == [3, 4, 4, 4]
     assert scheduler.fired == 15

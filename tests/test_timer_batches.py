@@ -12,8 +12,6 @@ The timer worker expires due invitations many to a transaction. Whatever the bat
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -25,7 +23,7 @@ from django.utils import timezone
 
 from invitations import services, timers
 from invitations.models import Call, CallEvent, Participant
-from tests.callflow import Inbox, together
+from tests.callflow import Inbox, run_scheduler_until, together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,15 +163,7 @@ async def test_the_worker_fires_a_burst_in_several_batches_and_counts_each_once(
     scheduler = timers.Scheduler(rescan_seconds=60)
     lateness: list[float] = []
     scheduler.on_fired = lateness.append
-    task = asyncio.ensure_future(scheduler.run())
-    try:
-        started = time.monotonic()
-        while scheduler.fired < len(ids) and time.monotonic() - started < 10:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # a second win for anyone would be counted by now
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await run_scheduler_until(scheduler, len(ids))
     # then every invitee expired once and the scheduler counted each win once
     assert scheduler.fired == len(ids) == 15
     assert await database_sync_to_async(timeouts_per_participant)() == Counter(ids)
