@@ -174,12 +174,8 @@ def free_turn_port() -> int:
         if port > 65000:
             continue
         try:
-            for p, kind in (
-                (port, socket.SOCK_STREAM),
-                (port, socket.SOCK_DGRAM),
-                (port + 1, socket.SOCK_STREAM),
-                (port + 1, socket.SOCK_DGRAM),
-            ):
+            for p, kind in ((port, socket.SOCK_STREAM), (port, socket.SOCK_DGRAM),
+                            (port + 1, socket.SOCK_STREAM), (port + 1, socket.SOCK_DGRAM)):
                 with socket.socket(socket.AF_INET, kind) as s:
                     s.bind(("127.0.0.1", p))
         except OSError:

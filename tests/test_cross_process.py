@@ -163,9 +163,7 @@ def cluster() -> Iterator[tuple[Cluster, dict[str, str]]]:
                 f"names = {list(USERS)!r}\n"
                 "users = [User.objects.create_user(n, password='pw') for n in names]\n"
                 "print(json.dumps({u.username: tokens.issue(user=u)[0] for u in users}))",
-            )
-            .strip()
-            .splitlines()[-1]
+            ).strip().splitlines()[-1]
         )
         c.serve("A")
         c.serve("B")

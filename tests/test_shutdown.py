@@ -101,7 +101,9 @@ async def call_in_progress(base: str, tokens: dict[str, str]) -> tuple[str, list
     return call_id, sockets
 
 
-async def shutdown_with_load(procs: Processes, port: int, tokens: dict[str, str]) -> dict[str, Any]:
+async def shutdown_with_load(
+    procs: Processes, port: int, tokens: dict[str, str]
+) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     call_id, call_sockets = await call_in_progress(base, tokens)
     sockets = await open_sockets(port, tokens, SOCKETS - len(call_sockets))
@@ -303,18 +305,8 @@ def test_sigterm_lets_the_timer_worker_finish_its_batch_and_the_next_one_goes_on
     procs = Processes(env, tmp_path)
     djangotool(env, "setup", "--users", "200")
     djangotool(
-        env,
-        "seed-timers",
-        "--count",
-        "1000",
-        "--start",
-        str(time.time() - 1),
-        "--spread",
-        "0",
-        "--users",
-        "200",
-        "--batch",
-        "sd",
+        env, "seed-timers", "--count", "1000", "--start", str(time.time() - 1), "--spread", "0",
+        "--users", "200", "--batch", "sd",
     )
     procs.start_manage("worker", "runworker", "call-timers")
     end = time.monotonic() + 60
@@ -429,7 +421,6 @@ def test_a_server_that_shuts_down_releases_its_devices_within_the_presence_grace
         assert exit_code == 0 and elapsed < 10, (exit_code, elapsed, log[-3000:])
         assert codes == [1012, 1012]
         assert "released the devices of 2 users (2 with no device left elsewhere)" in log, log
-
         # Then its device rows are gone at once, not after another process's sweep (45 s)
         def read_state() -> dict[str, Any]:
             return dict(json.loads(procs.manage("shell", "-c", STATE).strip().splitlines()[-1]))

@@ -128,3 +128,4 @@ def test_both_invitation_limits_count_together_as_each_alone_would(
     dave = client_for("dave")
     ok(dave, start_call(dave, "bob")["id"], "cancel")
     assert dave.post("/api/calls/", {"invitees": ["carol"]}, format="json").status_code == 201
+

@@ -157,3 +157,4 @@ reject = database_sync_to_async(services.reject)
 cancel = database_sync_to_async(services.cancel)
 end = database_sync_to_async(services.end)
 quit_call = database_sync_to_async(services.quit_call)
+

@@ -91,3 +91,4 @@ async def test_call_events_reach_each_participants_sockets_in_order_across_proce
     finally:
         await here.flush()
         await there.flush()
+
