@@ -200,6 +200,16 @@ def frame(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"))
 
 
+async def group_send_all(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """``group_send`` each (group, message), in order: on Redis PubSub in one round trip."""
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        await send_many(sends)
+        return
+    for group, message in sends:
+        await layer.group_send(group, message)
+
+
 async def _send_all(
     layer: Any,
     workers: Any,
@@ -217,12 +227,7 @@ async def _send_all(
         if text is None:
             text = texts[id(payload)] = frame(payload)
         sends.append((group, {"type": "call.event", "text": text}))
-    send_many = getattr(layer, "group_send_many", None)  # Redis PubSub: one round trip
-    if send_many is not None:
-        await send_many(sends)
-    else:
-        for group, message in sends:
-            await layer.group_send(group, message)
+    await group_send_all(layer, sends)
     # Sockets hear ``layer``; the workers' channels are on ``workers`` (settings/channel_layer.py).
     for timer in timers:
         await workers.send(settings.TIMER_CHANNEL, timer)

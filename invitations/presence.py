@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from callsite import lifecycle
 
-from .events import send
+from .events import group_send_all, send
 from .models import DeviceConnection, UserPresence
 
 logger = logging.getLogger(__name__)
@@ -97,18 +97,10 @@ def publish_many(changes: list[tuple[str, bool]]) -> None:
     if not changes or layer is None or not lifecycle.publishing_allowed():
         return
     try:
-        async_to_sync(_publish_all)(layer, [changed_event(*change) for change in changes])
+        sends = [(PRESENCE_GROUP, changed_event(*change)) for change in changes]
+        async_to_sync(group_send_all)(layer, sends)
     except Exception:  # subscribers re-read through their next presence.snapshot
         logger.exception("could not publish the presence of %d users", len(changes))
-
-
-async def _publish_all(layer: Any, events: list[dict[str, Any]]) -> None:
-    send_many = getattr(layer, "group_send_many", None)  # Redis PubSub: one round trip
-    if send_many is not None:
-        await send_many([(PRESENCE_GROUP, event) for event in events])
-        return
-    for event in events:
-        await layer.group_send(PRESENCE_GROUP, event)
 
 
 def publish_on_commit(username: str, online: bool) -> None:

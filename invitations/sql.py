@@ -58,10 +58,7 @@ class Columns:
     def instance(self, raw: Sequence[Any]) -> Any:
         values = list(raw)
         for i, col, functions in self.converters:
-            value = values[i]
-            for convert in functions:
-                value = convert(value, col, connection)
-            values[i] = value
+            values[i] = _convert(values[i], col, functions)
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
@@ -124,7 +121,11 @@ def from_db(field: Field, value: Any) -> Any:
     """A column's value, read by a plain statement, as the ORM gives it: the backend's
     converters, then the field's (SQLite: aware times, booleans, UUIDs from their hex)."""
     col = field.get_col(field.model._meta.db_table)  # the field's own cached Col
-    for convert in _converters(field, connection.ops):
+    return _convert(value, col, _converters(field, connection.ops))
+
+
+def _convert(value: Any, col: Any, functions: tuple[Callable[..., Any], ...]) -> Any:
+    for convert in functions:
         value = convert(value, col, connection)
     return value
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 
@@ -162,3 +163,18 @@ async def run_scheduler_until(scheduler: Any, fired: int, bound: float = 10) -> 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def channel_messages(layer: Any, channel: str, wait: float = 0.1) -> list[dict[str, Any]]:
+    """Every message waiting on a channel-layer channel, read until none comes for ``wait``
+    seconds (from sync code; e.g. the timers sent while no worker runs)."""
+
+    async def drain() -> list[dict[str, Any]]:
+        got = []
+        while True:
+            try:
+                got.append(await asyncio.wait_for(layer.receive(channel), wait))
+            except TimeoutError:
+                return got
+
+    return async_to_sync(drain)()

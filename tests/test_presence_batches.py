@@ -13,7 +13,6 @@ worker settles them many to a transaction. Whatever the batching:
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +28,7 @@ from django.utils import timezone
 from invitations import services, timers
 from invitations.models import DeviceConnection, UserPresence
 from invitations.presence import PRESENCE_GROUP
-from tests.callflow import run_scheduler_until
+from tests.callflow import channel_messages, run_scheduler_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,16 +52,7 @@ class Listener:
         async_to_sync(self.layer.group_add)(PRESENCE_GROUP, self.channel)
 
     def heard(self) -> list[tuple[str, bool]]:
-        async def drain() -> list[tuple[str, bool]]:
-            got = []
-            while True:
-                try:
-                    msg = await asyncio.wait_for(self.layer.receive(self.channel), 0.2)
-                except TimeoutError:
-                    return got
-                got.append((msg["user"], msg["online"]))
-
-        return async_to_sync(drain)()
+        return [(m["user"], m["online"]) for m in channel_messages(self.layer, self.channel, 0.2)]
 
 
 def state(user: Any) -> tuple[bool, bool]:

@@ -24,34 +24,27 @@ from ..models import Call, Participant, UserLock
 
 def lock_call(call_id: UUID, user: User) -> tuple[Call, Participant]:
     """Lock the call row and return it with the user's participation (404 if they have none)."""
-    call, me, _ = lock_call_with_everyone(call_id, user, everyone=False)
+    call, me, _ = lock_call_with_everyone(call_id, user)
     return call, me
 
 
 def lock_call_with_everyone(
-    call_id: UUID, user: User, *, everyone: bool = True
+    call_id: UUID, user: User
 ) -> tuple[Call, Participant, list[Participant]]:
-    """``lock_call``, reading every participant (``read_participants``) rather than the user's
-    alone when ``everyone``: one read for a transition that needs them all anyway. The read
-    follows the lock, so it sees what the last holder of the lock committed."""
-    if everyone:
-        if connection.vendor != "sqlite":
-            # PostgreSQL needs the row lock first, in a statement of its own: under READ
-            # COMMITTED each statement reads its own snapshot, and a read joined to the lock
-            # would miss what the previous holder of the lock committed. SQLite needs no lock
-            # statement: its transaction's BEGIN IMMEDIATE holds the database's one write lock.
-            _lock_call_row(call_id)
-        call, participants = _read_everyone(call_id)
-        me = next((p for p in participants if p.user_id == user.pk), None)
-        if call is None or me is None:
-            # Existence of calls you are not part of is not leaked.
-            raise CallError("not_found", "No such call.")
-        return call, me, participants
-    call = Call.objects.select_for_update().select_related("inviter").filter(pk=call_id).first()
-    me = None if call is None else Participant.objects.filter(call=call, user=user).first()
+    """``lock_call``, with every participant (``read_participants``): one read, which follows
+    the lock, so it sees what the last holder of the lock committed."""
+    if connection.vendor != "sqlite":
+        # PostgreSQL needs the row lock first, in a statement of its own: under READ
+        # COMMITTED each statement reads its own snapshot, and a read joined to the lock
+        # would miss what the previous holder of the lock committed. SQLite needs no lock
+        # statement: its transaction's BEGIN IMMEDIATE holds the database's one write lock.
+        _lock_call_row(call_id)
+    call, participants = _read_everyone(call_id)
+    me = next((p for p in participants if p.user_id == user.pk), None)
     if call is None or me is None:
+        # Existence of calls you are not part of is not leaked.
         raise CallError("not_found", "No such call.")
-    return call, me, []
+    return call, me, participants
 
 
 def read_participants(call: Call) -> list[Participant]:

@@ -138,13 +138,13 @@ def add_invitees(
 ) -> InviteResult:
     """Invite more people into a call that has not ended; any accepted participant may."""
     with transaction.atomic():
-        call, me = lock_call(call_id, actor)
+        call, me, participants = lock_call_with_everyone(call_id, actor)
         now = timezone.now()
         refuse_if_ended(call)
         if me.state != ParticipantState.ACCEPTED:
             raise CallError("invalid_state", "Only participants in the call can invite others.")
         users, errors = resolve_users(invitees)
-        existing = {p.user_id: p for p in Participant.objects.filter(call=call)}
+        existing = {p.user_id: p for p in participants}
         box = Outbox(call)
         invite_users(
             Change(call, box, now, operator=actor, extended_data=extended_data),

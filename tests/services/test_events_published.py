@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -18,7 +17,7 @@ from django.utils import timezone
 
 from invitations import services
 from invitations.models import Participant
-from tests.callflow import Inbox, act, error_of, ok, start_call, url, who
+from tests.callflow import Inbox, act, channel_messages, error_of, ok, start_call, url, who
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit runs only on a real commit
 
@@ -77,17 +76,7 @@ def test_timers_are_scheduled_after_commit_only(users: dict[str, Any]) -> None:
     layer = get_channel_layer()
 
     def timer_messages() -> list[dict[str, Any]]:
-        async def drain() -> list[dict[str, Any]]:
-            import asyncio
-
-            got = []
-            while True:
-                try:
-                    got.append(await asyncio.wait_for(layer.receive(settings.TIMER_CHANNEL), 0.05))
-                except TimeoutError:
-                    return got
-
-        return async_to_sync(drain)()
+        return channel_messages(layer, settings.TIMER_CHANNEL, 0.05)
 
     with transaction.atomic():
         result = services.invite(inviter=users["alice"], invitees=["bob", "carol"], timeout=5)

@@ -13,11 +13,9 @@ and saving them changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,6 +27,7 @@ from invitations import selectors, services
 from invitations.errors import CallError
 from invitations.models import Call, Participant
 from invitations.services.locking import lock_call_with_everyone, read_participants
+from tests.callflow import channel_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,14 +163,4 @@ def test_an_invitations_rows_are_inserted_as_the_orm_saves_them(users: dict[str,
 def timers_sent() -> list[tuple[str, Any]]:
     """The timers handed to the worker's channel so far (no worker runs in these tests)."""
     layer = get_channel_layer(settings.WORKER_CHANNEL_LAYER)
-
-    async def drain() -> list[tuple[str, Any]]:
-        got = []
-        while True:
-            try:
-                msg = await asyncio.wait_for(layer.receive(settings.TIMER_CHANNEL), 0.1)
-            except TimeoutError:
-                return got
-            got.append((msg["kind"], msg["id"]))
-
-    return async_to_sync(drain)()
+    return [(m["kind"], m["id"]) for m in channel_messages(layer, settings.TIMER_CHANNEL)]
