@@ -41,7 +41,7 @@ from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol  #
 from daphne.ws_protocol import WebSocketProtocol  # noqa: E402
 from twisted.internet import reactor as _reactor  # noqa: E402
 
-from callsite import httpfactory, lifecycle  # noqa: E402
+from callsite import lifecycle  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Twisted types the reactor module as its interfaces (unbound methods); this is the instance.
@@ -71,15 +71,6 @@ class GracefulServer(Server):
         self.drain_started: float | None = None
         self.idle_since: float | None = None
         self.release: asyncio.Future[None] | None = None
-
-    @property
-    def http_factory(self) -> httpfactory.HTTPFactory:
-        return self._http_factory
-
-    @http_factory.setter
-    def http_factory(self, factory: Any) -> None:
-        # Daphne's run() sets its own factory here; ours leaves POST bodies to Django.
-        self._http_factory = httpfactory.HTTPFactory(factory.server)
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         try:

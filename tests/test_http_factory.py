@@ -78,9 +78,9 @@ def test_a_post_body_reaches_the_application_whole_and_unparsed(
 def test_the_served_process_builds_its_requests_with_this_factory() -> None:
     from daphne.http_protocol import HTTPFactory as DaphneFactory
 
-    from callsite.graceful import GracefulServer
+    from callsite.server import Server
 
-    server = GracefulServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
     server.http_factory = DaphneFactory(server)  # what Daphne's Server.run does
     assert isinstance(server.http_factory, HTTPFactory)
     assert server.http_factory.server is server

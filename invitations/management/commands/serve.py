@@ -63,8 +63,9 @@ class Command(BaseCommand):
         if refusal:
             raise CommandError(refusal)
         # Importing daphne.server installs Twisted's asyncio reactor; it must come first.
-        # Daphne's own command line, with a graceful shutdown on SIGTERM (callsite/graceful.py).
-        from callsite.graceful import GracefulCommandLineInterface as CommandLineInterface
+        # Daphne's command line, with a graceful shutdown on SIGTERM (callsite/graceful.py),
+        # and lighter per request and socket (callsite/server.py).
+        from callsite.server import CommandLineInterface
 
         # Everything imported and set up so far lives as long as the process: move it out of
         # the collector's generations, so that the full collections a busy server triggers do
