@@ -68,6 +68,11 @@ CALLSITE: dict[str, Any] = {
     # How often each process re-checks its sockets' credentials (revoked token, password
     # changed, user deactivated) and closes those that lost them with 4401.
     "AUTH_RECHECK_SECONDS": env_float("CALLSITE_AUTH_RECHECK_SECONDS", 10),
+    # The server's garbage collector (callsite/collector.py): every GC_FREEZE_SECONDS it collects
+    # what is new and freezes what survived, so full collections walk only recent objects; every
+    # GC_UNFREEZE_SECONDS it hands everything back for one full collection. 0 turns it off.
+    "GC_FREEZE_SECONDS": env_float("CALLSITE_GC_FREEZE_SECONDS", 2),
+    "GC_UNFREEZE_SECONDS": env_float("CALLSITE_GC_UNFREEZE_SECONDS", 3600),
 }
 
 TIMER_CHANNEL = "call-timers"
