@@ -178,3 +178,34 @@ def channel_messages(layer: Any, channel: str, wait: float = 0.1) -> list[dict[s
                 return got
 
     return async_to_sync(drain)()
+
+
+def http_scope(
+    path: str, headers: list[tuple[bytes, bytes]], method: str = "POST"
+) -> dict[str, Any]:
+    """An ASGI HTTP scope as Daphne builds it, for requests to the real ASGI application."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def read_answer(comm: Any, timeout: float) -> tuple[dict[str, Any], bytes]:
+    """The response start message and the whole body an ASGI application sent."""
+    start = await comm.receive_output(timeout)
+    body = b""
+    while True:
+        message = await comm.receive_output(timeout)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return start, body

@@ -31,6 +31,7 @@ from rest_framework.views import APIView
 from callsite.asgi import application
 from callsite.handlers import SyncChainASGIHandler
 from invitations import tokens
+from tests.callflow import http_scope, read_answer
 
 # What a request's graph holds; none of it may be left for the collector.
 REQUEST_GRAPH = (HttpRequest, Request, APIView, HttpResponseBase)
@@ -61,34 +62,15 @@ def histogram(objects: list[object]) -> str:
 async def request(method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
     """One request as Daphne makes it: the body, then ``http.disconnect`` once it is answered."""
     data = json.dumps(body).encode() if body is not None else b""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"authorization", f"Token {token}".encode()),
-            (b"content-length", str(len(data)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Token {token}".encode()),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    scope = http_scope(path, headers, method)
     comm = ApplicationCommunicator(application, scope)
     await comm.send_input({"type": "http.request", "body": data})
-    start = await comm.receive_output(10)
-    content = b""
-    while True:
-        message = await comm.receive_output(10)
-        content += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    start, content = await read_answer(comm, 10)
     await comm.send_input({"type": "http.disconnect"})
     await comm.wait(10)
     return start["status"], json.loads(content) if content else None

@@ -18,26 +18,9 @@ from channels.testing import ApplicationCommunicator
 from rest_framework.test import APIClient
 
 from callsite.asgi import application
-from tests.callflow import error_of
+from tests.callflow import error_of, http_scope, read_answer
 
 LIMIT = 64 * 1024
-
-
-def http_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
 
 
 async def post(path: str, chunks: list[bytes], *, declared: int | None) -> dict[str, Any]:
@@ -55,13 +38,7 @@ async def post(path: str, chunks: list[bytes], *, declared: int | None) -> dict[
         sent += 1
         if not await comm.receive_nothing(0.05):
             break
-    start = await comm.receive_output(5)
-    body = b""
-    while True:
-        message = await comm.receive_output(5)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    start, body = await read_answer(comm, 5)
     await comm.wait(5)
     return {
         "status": start["status"],
