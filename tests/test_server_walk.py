@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 
-from callsite import server as served
-
-pytestmark = pytest.mark.usefixtures("_twisted_asyncio")
-
-
-@pytest.fixture
-def _twisted_asyncio() -> None:
-    import daphne.server  # noqa: F401  (installs Twisted's asyncio reactor first)
+from callsite import server as served  # imports daphne.server first: Twisted's asyncio reactor
 
 
 class Connection:
