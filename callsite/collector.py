@@ -27,8 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class Collector:
-    def __init__(self, freeze_every: float, unfreeze_every: float) -> None:
-        self.freeze_every = freeze_every
+    def __init__(self, unfreeze_every: float) -> None:
         self.unfreeze_every = unfreeze_every
         self.unfrozen_at = time.monotonic()
 
@@ -50,7 +49,7 @@ def start(call_later: Callable[..., object], freeze_every: float, unfreeze_every
     """Run the collector's ticks with ``call_later(delay, fn)`` (the reactor's); False if off."""
     if not freeze_every:
         return False
-    collector = Collector(freeze_every, unfreeze_every)
+    collector = Collector(unfreeze_every)
 
     def tick() -> None:
         try:

@@ -37,7 +37,7 @@ def test_a_tick_collects_the_garbage_there_is_and_freezes_what_survives() -> Non
     kept, _ = cycle()
     del garbage
     before = gc.get_freeze_count()
-    Collector(freeze_every=2, unfreeze_every=3600).tick(now=0)
+    Collector(unfreeze_every=3600).tick(now=0)
     assert garbage_ref() is None  # collected, not frozen
     assert gc.get_freeze_count() > before  # the survivors, `kept` among them
     assert kept.other.other is kept
@@ -46,13 +46,13 @@ def test_a_tick_collects_the_garbage_there_is_and_freezes_what_survives() -> Non
 def test_a_frozen_object_is_still_freed_when_its_last_reference_goes() -> None:
     kept = [Node()]
     ref = weakref.ref(kept[0])
-    Collector(freeze_every=2, unfreeze_every=3600).tick(now=0)
+    Collector(unfreeze_every=3600).tick(now=0)
     kept.clear()
     assert ref() is None  # reference counting frees it at once: freezing leaks nothing
 
 
 def test_a_frozen_cycle_that_becomes_garbage_waits_for_the_unfreeze_then_goes() -> None:
-    collector = Collector(freeze_every=2, unfreeze_every=60)
+    collector = Collector(unfreeze_every=60)
     collector.unfrozen_at = 0
     node, ref = cycle()
     collector.tick(now=2)  # frozen while alive

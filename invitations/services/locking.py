@@ -120,11 +120,11 @@ def _quote(name: str) -> str:
 @functools.cache
 def _everyone_sql() -> tuple[str, sql.Columns, sql.Columns, sql.Columns]:
     user_model = get_user_model()
-    calls, inviters = sql.columns(Call, "c"), sql.columns(user_model, "i")
-    participants, users = sql.columns(Participant, "p"), sql.columns(user_model, "u")
+    calls, participants = sql.columns(Call, "c"), sql.columns(Participant, "p")
+    users = sql.columns(user_model, "u")  # also makes the inviter's instance: the same model
     q = _quote
     statement = (
-        f"SELECT {calls.sql}, {inviters.sql}, {participants.sql}, {users.sql}"
+        f"SELECT {calls.sql}, {sql.columns(user_model, 'i').sql}, {participants.sql}, {users.sql}"
         f" FROM {sql.table(Participant)} p"
         f" INNER JOIN {sql.table(Call)} c ON c.{q('id')} = p.{q('call_id')}"
         f" INNER JOIN {sql.table(user_model)} i ON i.{q('id')} = c.{q('inviter_id')}"
