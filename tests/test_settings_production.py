@@ -93,21 +93,51 @@ def test_embedded_default_is_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     assert (engine, layer) == ("callsite.db.sqlite3", "in-memory+in-memory")
 
 
+def run_on_postgres(code: str, **env: str) -> list[str]:
+    """Run ``code`` after ``django.setup()`` in a fresh interpreter on the test PostgreSQL server,
+    with these variables; its printed words."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_URL"))}
+    clean.update(
+        env,
+        DJANGO_SETTINGS_MODULE="callsite.settings",
+        DATABASE_URL=os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_a_transaction_pooler_gets_no_server_side_cursors_or_prepared_statements() -> None:
     code = (
-        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.conf import settings as s; "
         "from django.db import connection; d = s.DATABASES['default']; "
         "print(d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS']['prepare_threshold']); "
         "connection.ensure_connection(); print(connection.connection.prepare_threshold)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="callsite.settings",
-        DATABASE_URL=os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
-        DATABASE_POOLER="transaction",
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "None", "None"]
+    assert run_on_postgres(code, DATABASE_POOLER="transaction") == ["True", "None", "None"]
+
+
+# A statement run 6 times on one connection, then whether PostgreSQL holds it prepared and how
+# psycopg bound its parameter (a ClientCursor quotes it into the statement in Python).
+PREPARED = (
+    "import psycopg; from django.db import connection; "
+    "cursor = connection.cursor(); "
+    "[cursor.execute('SELECT %s::int + 1', [n]) for n in range(6)]; "
+    "cursor.execute('SELECT count(*) FROM pg_prepared_statements'); "
+    "print(cursor.fetchone()[0] > 0, isinstance(cursor.cursor, psycopg.ClientCursor))"
+)
+
+
+def test_postgresql_binds_parameters_server_side_and_prepares_repeated_statements() -> None:
+    """Parameters travel beside the statement, and a statement run 5 times is prepared, so
+    PostgreSQL stops parsing and planning every invitation's statements (issue 9)."""
+    assert run_on_postgres(PREPARED) == ["True", "False"]
+    # CALLSITE_DB_SERVER_BINDING=0 restores Django's default: quoted in Python, never prepared.
+    assert run_on_postgres(PREPARED, CALLSITE_DB_SERVER_BINDING="0") == ["False", "True"]

@@ -62,7 +62,8 @@ elif DATABASE_URL:
     # load that ran PostgreSQL out of connections ("too many clients", bench/ in issue 5).
     DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     DATABASES["default"].setdefault("TEST", {})
-    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("CALLSITE_DB_POOL", True):
+    POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if POSTGRES and env_bool("CALLSITE_DB_POOL", True):
         # So connections are reused anyway: a thread's "close" hands its connection back to
         # psycopg's pool (Django 5.1+) instead of ending it, and the next request's thread takes
         # it, skipping PostgreSQL's fork and authentication. Sized to every thread that may hold
@@ -73,6 +74,15 @@ elif DATABASE_URL:
             "max_size": HTTP_CONCURRENCY + WS_DB_THREADS + TIMER_CONCURRENCY + 2,
             "timeout": float(os.environ.get("CALLSITE_DB_POOL_TIMEOUT", "10")),
         }
+    if POSTGRES and env_bool("CALLSITE_DB_SERVER_BINDING", True):
+        # Parameters go to PostgreSQL beside the statement instead of being quoted into it by
+        # psycopg in Python, and a statement run 5 times on a connection is prepared there, so
+        # PostgreSQL stops parsing and planning the same few statements of every invitation
+        # (Django's default turns both off). Production's invite p50 0.87x, PostgreSQL's CPU in
+        # the full call cycles 0.79x (bench/README.md, "Issue 9, ninth round").
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
     if os.environ.get("DATABASE_POOLER", "").strip().lower() == "transaction":
         # PgBouncer in transaction mode hands each transaction any server connection: no
         # server-side cursors, and no prepared statements (psycopg prepares a query after 5 runs).
