@@ -112,53 +112,26 @@ class Scheduler:
     async def run(self) -> None:
         await self.load()
         next_scan = time.monotonic() + self.rescan_seconds
-        # Each slot fires one piece of work at a time, and takes what is due when it frees: a
-        # deadline waits for a free slot, not for every batch of an earlier burst to end. Fired
-        # in rounds (a round's batches awaited together before the next round was taken), 100,000
-        # deadlines over 60 s were each late by a round, p99 0.97 s, with the timer worker at
-        # two thirds of a core (bench/README.md, "Issue 9, ninth round").
-        slots = asyncio.Semaphore(_concurrency())
-        firing: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                await slots.acquire()
-                due = self._take_due()
-                if due:
-                    task = asyncio.create_task(self._fire_in_slot(due, slots))
-                    firing.add(task)
-                    task.add_done_callback(firing.discard)
-                    continue
-                slots.release()
-                if time.monotonic() >= next_scan:
-                    await self.load()
-                    next_scan = time.monotonic() + self.rescan_seconds
-                sleep = self.heap[0][0] - time.time() if self.heap else self.rescan_seconds
-                sleep = max(0.0, min(sleep, next_scan - time.monotonic()))
-                self.wakeup.clear()
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=sleep)
-                except TimeoutError:
-                    pass
-        finally:
-            for task in firing:
-                task.cancel()
-
-    def _take_due(self) -> list[Entry]:
-        """A slot's work: the timers due now of the kinds that go in batches, earliest first, at
-        most ``BATCH``; or one due timer of another kind (those fire a transaction each, so
-        several slots take them side by side)."""
-        now = time.time()
-        due: list[Entry] = []
-        while self.heap and self.heap[0][0] <= now and len(due) < BATCH:
-            batched = self.heap[0][1] in _BATCHED
-            if due and not batched:
-                break
-            entry = heapq.heappop(self.heap)
-            self.keys.discard((entry[1], str(entry[2]), entry[0]))
-            due.append(entry)
-            if not batched:
-                break
-        return due
+        while True:
+            now = time.time()
+            due: list[Entry] = []
+            while self.heap and self.heap[0][0] <= now:
+                entry = heapq.heappop(self.heap)
+                self.keys.discard((entry[1], str(entry[2]), entry[0]))
+                due.append(entry)
+            if due:
+                await self._fire_all(due)
+                continue
+            if time.monotonic() >= next_scan:
+                await self.load()
+                next_scan = time.monotonic() + self.rescan_seconds
+            sleep = self.heap[0][0] - time.time() if self.heap else self.rescan_seconds
+            sleep = max(0.0, min(sleep, next_scan - time.monotonic()))
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=sleep)
+            except TimeoutError:
+                pass
 
     def _won(self, late: float) -> None:
         self.fired += 1
@@ -166,35 +139,42 @@ class Scheduler:
         if self.on_fired is not None:
             self.on_fired(late)
 
-    async def _fire_in_slot(self, due: list[Entry], slot: asyncio.Semaphore) -> None:
+    async def _fire_all(self, due: list[Entry]) -> None:
+        # An expire mostly waits on the database, so on PostgreSQL several run at once: one at a
+        # time, a burst of deadlines would queue behind each other's round trips. SQLite takes
+        # one writer at a time, and there parallel firing would only add lock waits.
         # Invitations and presence graces go in batches, one transaction each, so that a burst does
         # not pay one transaction apiece (bench/README.md, "Notes moved from code comments").
-        # An expire mostly waits on the database, so on PostgreSQL several slots fire at once:
-        # one at a time, a burst of deadlines would queue behind each other's round trips.
-        # SQLite takes one writer at a time, and there parallel firing would only add lock waits.
-        try:
-            if due[0][1] not in _BATCHED:
-                at, kind, id_ = due[0]
-                if await sync_to_async(_fire, thread_sensitive=False)(kind, id_):
-                    self._won(time.time() - at)  # on the loop: no two threads race on it
-                return
-            for kind in _BATCHED:
-                batch = [entry for entry in due if entry[1] == kind]
-                if batch:
-                    await self._fire_batch(kind, batch)
-        finally:
-            slot.release()
+        limit = asyncio.Semaphore(_concurrency())
 
-    async def _fire_batch(self, kind: str, batch: list[Entry]) -> None:
-        # A re-invited participant (a user back and gone again) may have an old and a new
-        # deadline due: the later counts.
-        at_of: dict[int, float] = {}
-        for at, _, id_ in batch:
-            at_of[int(id_)] = max(at, at_of.get(int(id_), at))
-        fired = await sync_to_async(_fire_batch, thread_sensitive=False)(kind, list(at_of))
-        now = time.time()
-        for pk in fired:
-            self._won(now - at_of[pk])
+        async def fire_one(at: float, kind: str, id_: Any) -> None:
+            async with limit:
+                fired = await sync_to_async(_fire, thread_sensitive=False)(kind, id_)
+            if fired:  # counted here, on the event loop, so no two threads race on it
+                self._won(time.time() - at)
+
+        async def fire_batch(kind: str, batch: list[Entry]) -> None:
+            # A re-invited participant (a user back and gone again) may have an old and a new
+            # deadline due: the later counts.
+            at_of: dict[int, float] = {}
+            for at, _, id_ in batch:
+                at_of[int(id_)] = max(at, at_of.get(int(id_), at))
+            async with limit:
+                fired = await sync_to_async(_fire_batch, thread_sensitive=False)(kind, list(at_of))
+            now = time.time()
+            for pk in fired:
+                self._won(now - at_of[pk])
+
+        by_kind = {kind: [e for e in due if e[1] == kind] for kind in _BATCHED}
+        others = [e for e in due if e[1] not in _BATCHED]
+        await asyncio.gather(
+            *(
+                fire_batch(kind, entries[i : i + BATCH])
+                for kind, entries in by_kind.items()
+                for i in range(0, len(entries), BATCH)
+            ),
+            *(fire_one(*entry) for entry in others),
+        )
 
 
 def _concurrency() -> int:

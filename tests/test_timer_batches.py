@@ -12,11 +12,7 @@ The timer worker expires due invitations many to a transaction. Whatever the bat
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -172,48 +168,3 @@ async def test_the_worker_fires_a_burst_in_several_batches_and_counts_each_once(
     assert scheduler.fired == len(ids) == 15
     assert await database_sync_to_async(timeouts_per_participant)() == Counter(ids)
     assert len(lateness) == 15
-
-
-async def test_a_deadline_does_not_wait_for_an_earlier_batch_still_firing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With a slot free, a timer fires when due even while an earlier batch is still in its
-    transaction (a lock wait, a slow disk): before, a burst was fired in rounds, and every
-    deadline due meanwhile waited for the whole round to end (issue 9)."""
-    release = threading.Event()
-    batches: list[list[int]] = []
-
-    def expire_many(ids: list[int]) -> list[int]:
-        batches.append(list(ids))
-        if ids == [1]:
-            release.wait(10)  # the earlier batch, held
-        return ids
-
-    async def nothing_stored() -> None:
-        pass
-
-    monkeypatch.setitem(timers._BATCHED, "invitation", expire_many)
-    monkeypatch.setattr(timers, "_concurrency", lambda: 2)
-    scheduler = timers.Scheduler(rescan_seconds=60)
-    monkeypatch.setattr(scheduler, "load", nothing_stored)
-    scheduler.add(time.time(), "invitation", 1)
-    task = asyncio.ensure_future(scheduler.run())
-    try:
-        await until(lambda: batches == [[1]])
-        scheduler.add(time.time(), "invitation", 2)
-        # then the second fires, and is counted, while the first still holds its slot
-        await until(lambda: scheduler.fired == 1)
-        assert batches == [[1], [2]] and not release.is_set()
-        release.set()
-        await until(lambda: scheduler.fired == 2)
-    finally:
-        release.set()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], bound: float = 5) -> None:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < bound, "timed out"
-        await asyncio.sleep(0.01)
