@@ -11,14 +11,27 @@ ROOT = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k" * 50
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    """Import the real settings module in a fresh interpreter with only these variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` after ``django.setup()`` in a fresh interpreter, the real settings module
+    reading only these of the variables that choose the database, Redis, DEBUG and the key."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_URL"))}
     clean.pop("DEBUG", None)
     clean.pop("SECRET_KEY", None)
     clean.update(env, DJANGO_SETTINGS_MODULE="callsite.settings")
-    code = (
-        "import django; django.setup(); from django.conf import settings as s; "
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """Import the real settings module with only these variables; print what they chose."""
+    return run_django(
+        "from django.conf import settings as s; "
         "from channels.layers import get_channel_layer, InMemoryChannelLayer as M; "
         "from channels_redis.core import RedisChannelLayer as R; "
         "from channels_redis.pubsub import RedisPubSubChannelLayer as P; "
@@ -26,15 +39,8 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         " if isinstance(layer, R) else 'redis-pubsub' if isinstance(layer, P) else '?'); "
         "aliases = ('default', s.WORKER_CHANNEL_LAYER); "
         "layers = '+'.join(kind(get_channel_layer(a)) for a in aliases); "
-        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], layers, ','.join(s.ALLOWED_HOSTS))"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], layers, ','.join(s.ALLOWED_HOSTS))",
+        **env,
     )
 
 
@@ -94,22 +100,9 @@ def test_embedded_default_is_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
 
 
 def run_on_postgres(code: str, **env: str) -> list[str]:
-    """Run ``code`` after ``django.setup()`` in a fresh interpreter on the test PostgreSQL server,
-    with these variables; its printed words."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_URL"))}
-    clean.update(
-        env,
-        DJANGO_SETTINGS_MODULE="callsite.settings",
-        DATABASE_URL=os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``run_django`` on the test PostgreSQL server; the words ``code`` printed."""
+    url = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+    result = run_django(code, DATABASE_URL=url, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
