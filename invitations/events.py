@@ -200,6 +200,29 @@ def frame(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"))
 
 
+def call_event_messages(
+    messages: list[tuple[str, dict[str, Any]]],
+) -> list[tuple[str, dict[str, Any]]]:
+    """One ``call.event`` layer message per group, holding that group's frames in order.
+
+    Each event goes out as its frame's text, made once here: an event reaches all of a call's
+    participants' sockets, and a dict would be copied by the in-memory layer and serialised
+    again by every socket (12% of a loaded server's event loop, py-spy, issue 9). A group's
+    frames of one commit travel together: a 1:1 timeout tells each user two to three things,
+    and every layer message costs its receiving server a Redis read and a dispatch (issue 9,
+    bench/README.md "tenth round"). A socket is in its user's group only, so nothing orders
+    frames across groups.
+    """
+    texts: dict[int, str] = {}
+    by_group: dict[str, list[str]] = {}
+    for group, payload in messages:
+        text = texts.get(id(payload))
+        if text is None:
+            text = texts[id(payload)] = frame(payload)
+        by_group.setdefault(group, []).append(text)
+    return [(group, {"type": "call.event", "texts": t}) for group, t in by_group.items()]
+
+
 async def group_send_all(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
     """``group_send`` each (group, message), in order: on Redis PubSub in one round trip."""
     send_many = getattr(layer, "group_send_many", None)
@@ -217,17 +240,7 @@ async def _send_all(
     timers: list[dict[str, Any]],
     direct: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> None:
-    # Each event goes out as its frame's text, made once here: an event reaches all of a call's
-    # participants' sockets, and a dict would be copied by the in-memory layer and serialised
-    # again by every socket (12% of a loaded server's event loop, py-spy, issue 9).
-    texts: dict[int, str] = {}
-    sends = []
-    for group, payload in messages:
-        text = texts.get(id(payload))
-        if text is None:
-            text = texts[id(payload)] = frame(payload)
-        sends.append((group, {"type": "call.event", "text": text}))
-    await group_send_all(layer, sends)
+    await group_send_all(layer, call_event_messages(messages))
     # Sockets hear ``layer``; the workers' channels are on ``workers`` (settings/channel_layer.py).
     for timer in timers:
         await workers.send(settings.TIMER_CHANNEL, timer)

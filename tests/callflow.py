@@ -122,7 +122,7 @@ class Inbox:
                 except TimeoutError:
                     return got
                 assert message["type"] == "call.event", message
-                got.append(json.loads(message["text"]))
+                got += [json.loads(text) for text in message["texts"]]
 
         return async_to_sync(drain)()
 

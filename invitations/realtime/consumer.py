@@ -3,7 +3,7 @@
 It only routes: parse a frame (protocol), check access (auth put the user in the scope;
 relay rules in relay.py), call a service or selector, and forward what the channel layer brings:
 
-- ``call.event``     from services (events.py), to group ``user.<id>``: sent as is;
+- ``call.event``     from services (events.py), to group ``user.<id>``: its frames, sent as is;
 - ``rtc.relay``      from another socket's rtc.signal, to group ``user.<id>``: sent unless it is
   addressed to another device of the same user.
 
@@ -223,7 +223,10 @@ class DeviceConsumer(DirectDispatch, AsyncWebsocketConsumer):
     # --- channel layer -> client -------------------------------------------------------------
 
     async def call_event(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])  # made once for every socket (events.py)
+        # Made once for every socket, in order (events.py). A single "text" is the shape before
+        # issue 9's tenth round: a worker not yet restarted in a rolling deploy still sends it.
+        for text in message.get("texts") or [message["text"]]:
+            await self.send(text_data=text)
 
     async def presence_changed(self, event: dict[str, Any]) -> None:
         """From the process' presence hub, for a user this socket watches."""

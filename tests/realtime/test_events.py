@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
+from invitations import events
 from invitations.models import Participant, ParticipantState
 from tests.callflow import states
 from tests.realtime.support import (
@@ -252,3 +254,21 @@ async def test_reconnect_resyncs_what_was_missed_while_offline(
         call_id=call["id"], user__username="bob"
     )
     assert (p.state, p.device_id) == (ParticipantState.ACCEPTED, "phone")
+
+
+async def test_a_commits_frames_for_one_user_arrive_in_order_and_the_older_shape_still_works(
+    users: dict[str, Any], devices: Devices
+) -> None:
+    """A commit's frames for one user travel as one layer message (``texts``); each reaches the
+    socket as its own frame, in order. A worker not yet restarted in a rolling deploy still
+    sends one frame per message (``text``): that reaches the socket too."""
+    bob = await devices(users["bob"], "phone")
+    layer = get_channel_layer()
+    group = events.user_group(users["bob"].pk)
+    first = {"type": "call.invitation_timeout", "call_id": "c", "n": 1}
+    second = {"type": "call.ended", "call_id": "c", "n": 2}
+    (sent,) = events.call_event_messages([(group, first), (group, second)])
+    await layer.group_send(*sent)
+    assert [await bob.raw(), await bob.raw()] == [first, second]
+    await layer.group_send(group, {"type": "call.event", "text": events.frame(second)})
+    assert await bob.raw() == second

@@ -6,6 +6,7 @@ specs see what every device of a user would receive, whatever the WebSocket cons
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from invitations import services
+from invitations import events, services
 from invitations.models import Participant
 from tests.callflow import Inbox, act, channel_messages, error_of, ok, start_call, url, who
 
@@ -267,3 +268,18 @@ def test_a_quit_is_seen_by_every_participant_who_ever_rang(client_for: Any, inbo
     ok(client_for("carol"), call["id"], "quit")
     for name in ("alice", "bob", "carol", "dave"):
         assert shape(inbox.take(name)) == [("call.user_state_changed", "carol", "quit")]
+
+
+def test_each_users_frames_of_a_commit_go_as_one_layer_message_in_their_order() -> None:
+    """``events.send`` hands the layer one message per user group holding that user's frames,
+    each the event's own JSON (made once, however many users get it)."""
+    call = {"id": "c", "participants": [{"user": "é"}]}
+    timeout = {"type": "call.invitation_timeout", "call_id": "c", "call": call}
+    ended = {"type": "call.ended", "reason": "unanswered", "call_id": "c", "call": call}
+    sent = events.call_event_messages([("user.2", timeout), ("user.1", ended), ("user.2", ended)])
+    assert [group for group, _ in sent] == ["user.2", "user.1"]
+    assert all(message["type"] == "call.event" for _, message in sent)
+    texts = {group: message["texts"] for group, message in sent}
+    assert [json.loads(t) for t in texts["user.2"]] == [timeout, ended]
+    assert [json.loads(t) for t in texts["user.1"]] == [ended]
+    assert texts["user.1"][0] is texts["user.2"][1]
