@@ -98,19 +98,29 @@ def insert_events(events: Sequence[CallEvent]) -> None:
             _took_ids(chunk, [pk for (pk,) in cursor.fetchall()])
 
 
+_COLUMNS = ("call_id", "kind", "actor_id", "subject_id", "data", "created_at")
+# PostgreSQL takes the rows as one array per column: a statement of six parameters whatever
+# the number of events, which psycopg parses once and PostgreSQL prepares once. Rows as VALUES
+# made a statement per count, thousands of placeholders long, that psycopg split in Python on
+# every batch (13% of the timer worker's CPU, issue 9, bench/README.md "tenth round").
+_ARRAY_TYPES = ("uuid[]", "text[]", "integer[]", "integer[]", "jsonb[]", "timestamptz[]")
+
+
 @functools.cache
 def _insert_sql(events: int) -> str:
     """``INSERT ... RETURNING id`` of ``events`` rows (parameters as ``_event_params`` gives)."""
     q = connection.ops.quote_name
-    columns = ", ".join(q(c) for c in ("call_id", "kind", "actor_id", "subject_id", "data"))
-    row = f"({marks(6)})"
-    return (
-        f"INSERT INTO {table(CallEvent)} ({columns}, {q('created_at')})"
-        f" VALUES {', '.join([row] * events)} RETURNING {q('id')}"
-    )
+    columns = ", ".join(q(c) for c in _COLUMNS)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{t}" for t in _ARRAY_TYPES)
+        rows = f"SELECT * FROM unnest({arrays})"
+    else:
+        rows = f"VALUES {', '.join([f'({marks(_COLUMNS)})'] * events)}"
+    return f"INSERT INTO {table(CallEvent)} ({columns}) {rows} RETURNING {q('id')}"
 
 
 def _event_params(events: Sequence[CallEvent]) -> list[Any]:
+    """The rows' values: row after row, or on PostgreSQL one list per column."""
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: ``connection`` looks it up per use
     ops, call_pk = db.ops, Call._meta.pk
     assert call_pk is not None
@@ -118,7 +128,7 @@ def _event_params(events: Sequence[CallEvent]) -> list[Any]:
     # A batch's events share few calls and one time: each is converted once.
     calls: dict[Any, Any] = {}
     times: dict[datetime, Any] = {}
-    params: list[Any] = []
+    rows: list[tuple[Any, ...]] = []
     for e in events:
         if e.created_at is None:
             e.created_at = now
@@ -126,15 +136,19 @@ def _event_params(events: Sequence[CallEvent]) -> list[Any]:
             calls[e.call_id] = call_pk.get_db_prep_value(e.call_id, db)
         if e.created_at not in times:
             times[e.created_at] = ops.adapt_datetimefield_value(e.created_at)
-        params += (
-            calls[e.call_id],
-            e.kind,
-            e.actor_id,
-            e.subject_id,
-            ops.adapt_json_value(e.data, None),
-            times[e.created_at],
+        rows.append(
+            (
+                calls[e.call_id],
+                e.kind,
+                e.actor_id,
+                e.subject_id,
+                ops.adapt_json_value(e.data, None),
+                times[e.created_at],
+            )
         )
-    return params
+    if db.vendor == "postgresql":
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [value for row in rows for value in row]
 
 
 def _took_ids(events: Sequence[CallEvent], ids: list[int]) -> None:
