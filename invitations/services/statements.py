@@ -99,11 +99,19 @@ def insert_events(events: Sequence[CallEvent]) -> None:
 
 
 _COLUMNS = ("call_id", "kind", "actor_id", "subject_id", "data", "created_at")
-# PostgreSQL takes the rows as one array per column: a statement of six parameters whatever
-# the number of events, which psycopg parses once and PostgreSQL prepares once. Rows as VALUES
-# made a statement per count, thousands of placeholders long, that psycopg split in Python on
-# every batch (13% of the timer worker's CPU, issue 9, bench/README.md "tenth round").
+# From this many events PostgreSQL takes the rows as one array per column: a statement of six
+# parameters whatever the count, which psycopg parses once and PostgreSQL prepares once. Rows as
+# VALUES made a statement per count, thousands of placeholders long for the timer worker's
+# batches, that psycopg split in Python each time (13% of the worker's CPU). Fewer events, a
+# transition's one to three, stay VALUES: psycopg dumps arrays in Python, and for 2 events that
+# cost 0.41-0.44 ms of CPU per insert against 0.24-0.25 (500 events: 15 against 22-26 ms; the
+# two meet at about 32; issue 9, bench/README.md "tenth round").
+ARRAYS_FROM = 50
 _ARRAY_TYPES = ("uuid[]", "text[]", "integer[]", "integer[]", "jsonb[]", "timestamptz[]")
+
+
+def _as_arrays(events: int) -> bool:
+    return events >= ARRAYS_FROM and connection.vendor == "postgresql"
 
 
 @functools.cache
@@ -111,7 +119,7 @@ def _insert_sql(events: int) -> str:
     """``INSERT ... RETURNING id`` of ``events`` rows (parameters as ``_event_params`` gives)."""
     q = connection.ops.quote_name
     columns = ", ".join(q(c) for c in _COLUMNS)
-    if connection.vendor == "postgresql":
+    if _as_arrays(events):
         arrays = ", ".join(f"%s::{t}" for t in _ARRAY_TYPES)
         rows = f"SELECT * FROM unnest({arrays})"
     else:
@@ -120,7 +128,7 @@ def _insert_sql(events: int) -> str:
 
 
 def _event_params(events: Sequence[CallEvent]) -> list[Any]:
-    """The rows' values: row after row, or on PostgreSQL one list per column."""
+    """The rows' values: row after row, or one list per column (``_as_arrays``)."""
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: ``connection`` looks it up per use
     ops, call_pk = db.ops, Call._meta.pk
     assert call_pk is not None
@@ -146,7 +154,7 @@ def _event_params(events: Sequence[CallEvent]) -> list[Any]:
                 times[e.created_at],
             )
         )
-    if db.vendor == "postgresql":
+    if _as_arrays(len(events)):
         return [list(column) for column in zip(*rows, strict=True)]
     return [value for row in rows for value in row]
 
