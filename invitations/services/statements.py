@@ -98,7 +98,16 @@ def insert_events(events: Sequence[CallEvent]) -> None:
             _took_ids(chunk, [pk for (pk,) in cursor.fetchall()])
 
 
-_COLUMNS = ("call_id", "kind", "actor_id", "subject_id", "data", "created_at")
+# The columns an event's row fills, in ``_event_params``' order, each with its PostgreSQL type
+# (the arrays below are cast to it).
+_COLUMNS = {
+    "call_id": "uuid",
+    "kind": "text",
+    "actor_id": "integer",
+    "subject_id": "integer",
+    "data": "jsonb",
+    "created_at": "timestamptz",
+}
 # From this many events PostgreSQL takes the rows as one array per column: a statement of six
 # parameters whatever the count, which psycopg parses once and PostgreSQL prepares once. Rows as
 # VALUES made a statement per count, thousands of placeholders long for the timer worker's
@@ -107,7 +116,6 @@ _COLUMNS = ("call_id", "kind", "actor_id", "subject_id", "data", "created_at")
 # cost 0.41-0.44 ms of CPU per insert against 0.24-0.25 (500 events: 15 against 22-26 ms; the
 # two meet at about 32; issue 9, bench/README.md "tenth round").
 ARRAYS_FROM = 50
-_ARRAY_TYPES = ("uuid[]", "text[]", "integer[]", "integer[]", "jsonb[]", "timestamptz[]")
 
 
 def _as_arrays(events: int) -> bool:
@@ -120,7 +128,7 @@ def _insert_sql(events: int) -> str:
     q = connection.ops.quote_name
     columns = ", ".join(q(c) for c in _COLUMNS)
     if _as_arrays(events):
-        arrays = ", ".join(f"%s::{t}" for t in _ARRAY_TYPES)
+        arrays = ", ".join(f"%s::{t}[]" for t in _COLUMNS.values())
         rows = f"SELECT * FROM unnest({arrays})"
     else:
         rows = f"VALUES {', '.join([f'({marks(_COLUMNS)})'] * events)}"
