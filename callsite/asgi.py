@@ -18,7 +18,7 @@ django_asgi_app = SyncChainASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from callsite import embedded_timers, wsbuffer  # noqa: E402
+from callsite import direct_write, embedded_timers, wsbuffer  # noqa: E402
 from callsite.bodylimit import RequestBodyLimit  # noqa: E402
 from callsite.middleware import QUIET_PATHS  # noqa: E402
 from callsite.ws_observe import ObservedWebSocket  # noqa: E402
@@ -86,6 +86,8 @@ if settings.SWITCH_INTERVAL_MS:
 
 # Under Daphne: close clients that stop reading once 1 MiB waits for them (callsite/wsbuffer.py).
 wsbuffer.install(settings.CALLSITE["WS_MAX_UNSENT_BYTES"])
+# Under Daphne: a frame or response goes to the socket at once (callsite/direct_write.py).
+direct_write.install()
 
 application = ProtocolTypeRouter(
     {
