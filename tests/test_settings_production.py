@@ -69,7 +69,7 @@ def test_production_reads_database_redis_and_hosts_from_the_environment() -> Non
     # their messages in Redis while a worker restarts.
     assert result.stdout.split() == [
         "False",
-        "django.db.backends.postgresql",
+        "callsite.db.postgresql",
         "redis-pubsub+redis",
         "calls.example.org,api.example.org",
     ]

@@ -63,6 +63,9 @@ elif DATABASE_URL:
     DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     DATABASES["default"].setdefault("TEST", {})
     POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with timestamps parsed by psycopg's C loader (see the module).
+        DATABASES["default"]["ENGINE"] = "callsite.db.postgresql"
     if POSTGRES and env_bool("CALLSITE_DB_POOL", True):
         # So connections are reused anyway: a thread's "close" hands its connection back to
         # psycopg's pool (Django 5.1+) instead of ending it, and the next request's thread takes
