@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from callsite import direct_write
-from tests.processes import Processes, base_env, create_users, free_port, wait_listening
-from tests.test_slow_reader_daphne import masked_text_frame, stuck_client
+from tests.test_slow_reader_daphne import masked_text_frame, serve_with_users, stuck_client
 
 
 class Conn:
@@ -138,27 +137,14 @@ def read_frames(sock: socket.socket, count: int, chunk: int) -> list[str]:
 def test_a_late_reader_gets_every_frame_whole_and_in_order(tmp_path: Path) -> None:
     """Snapshots of growing size, asked for while the client reads nothing: the kernel's buffers
     fill, the server's writes go out in part, and the rest waits in Twisted's buffer."""
-    port = free_port()
-    env = base_env(
-        CALLSITE_VAR_DIR=str(tmp_path),
-        SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-        CALLSITE_WS_RATE="1000",
-        CALLSITE_WS_BURST="1000",
+    procs, port, tokens = serve_with_users(
+        tmp_path,
+        ["late"],
+        NAMES,
         # Past what the kernel buffers (up to tcp_wmem's 4 MiB), so that Twisted's buffer fills.
         CALLSITE_WS_MAX_BUFFER=str(64 * 1024 * 1024),
     )
-    procs = Processes(env, tmp_path)
-    procs.manage("migrate", "--noinput", "-v", "0")
-    tokens = create_users(procs, ["late"])
-    procs.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User\n"
-        f"User.objects.bulk_create([User(username=n) for n in {NAMES!r}])",
-    )
-    procs.start_manage("server", "serve", "--port", str(port))
     try:
-        wait_listening(port, alive=procs.procs["server"])
         sock = stuck_client(port, tokens["late"])
         asks = [100 + i * 37 % 300 for i in range(250)]  # 100 to 399 users each: ~6 MB in all
 

@@ -101,27 +101,43 @@ async def other_socket_keeps_working(port: int, token: str, stop: asyncio.Event)
     return pongs
 
 
-def test_a_client_that_stops_reading_is_closed_with_4008_by_real_daphne(tmp_path: Path) -> None:
+def serve_with_users(
+    tmp_path: Path, users: list[str], others: list[str], **env: str
+) -> tuple[Processes, int, dict[str, str]]:
+    """``manage.py serve`` on a fresh database: ``users`` with tokens, ``others`` to watch, and
+    a socket budget high enough for a client that asks fast. The caller stops the processes."""
     port = free_port()
-    env = base_env(
-        CALLSITE_VAR_DIR=str(tmp_path),
-        SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-        # The stuck client asks fast: its budget must not close it (4429) before its backlog does.
-        CALLSITE_WS_RATE="1000",
-        CALLSITE_WS_BURST="1000",
+    procs = Processes(
+        base_env(
+            CALLSITE_VAR_DIR=str(tmp_path),
+            SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+            # A client that asks fast: its budget must not close it (4429) before its backlog does.
+            CALLSITE_WS_RATE="1000",
+            CALLSITE_WS_BURST="1000",
+            **env,
+        ),
+        tmp_path,
     )
-    procs = Processes(env, tmp_path)
     procs.manage("migrate", "--noinput", "-v", "0")
-    tokens = create_users(procs, ["stuck", "fine"])
+    tokens = create_users(procs, users)
     procs.manage(
         "shell",
         "-c",
         "from django.contrib.auth.models import User\n"
-        f"User.objects.bulk_create([User(username=n) for n in {SUBSCRIBED!r}])",
+        f"User.objects.bulk_create([User(username=n) for n in {others!r}])",
     )
     procs.start_manage("server", "serve", "--port", str(port))
     try:
         wait_listening(port, alive=procs.procs["server"])
+    except BaseException:
+        procs.stop_all()
+        raise
+    return procs, port, tokens
+
+
+def test_a_client_that_stops_reading_is_closed_with_4008_by_real_daphne(tmp_path: Path) -> None:
+    procs, port, tokens = serve_with_users(tmp_path, ["stuck", "fine"], SUBSCRIBED)
+    try:
 
         async def scenario() -> tuple[bool, float, int, int]:
             stop = asyncio.Event()
