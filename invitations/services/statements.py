@@ -118,8 +118,8 @@ _COLUMNS = {
 ARRAYS_FROM = 50
 
 
-def _as_arrays(events: int) -> bool:
-    return events >= ARRAYS_FROM and connection.vendor == "postgresql"
+def _as_arrays(events: int, vendor: str) -> bool:
+    return events >= ARRAYS_FROM and vendor == "postgresql"
 
 
 @functools.cache
@@ -127,7 +127,7 @@ def _insert_sql(events: int) -> str:
     """``INSERT ... RETURNING id`` of ``events`` rows (parameters as ``_event_params`` gives)."""
     q = connection.ops.quote_name
     columns = ", ".join(q(c) for c in _COLUMNS)
-    if _as_arrays(events):
+    if _as_arrays(events, connection.vendor):
         arrays = ", ".join(f"%s::{t}[]" for t in _COLUMNS.values())
         rows = f"SELECT * FROM unnest({arrays})"
     else:
@@ -162,7 +162,7 @@ def _event_params(events: Sequence[CallEvent]) -> list[Any]:
                 times[e.created_at],
             )
         )
-    if _as_arrays(len(events)):
+    if _as_arrays(len(events), db.vendor):
         return [list(column) for column in zip(*rows, strict=True)]
     return [value for row in rows for value in row]
 

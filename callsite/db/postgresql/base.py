@@ -17,27 +17,30 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
     get_adapters_template,
 )
 from psycopg import adapt, pq
-from psycopg.abc import AdaptContext
-from psycopg.types.datetime import TimestamptzLoader
+from psycopg.abc import AdaptContext, Loader
 
 TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
-# psycopg's own loader for the type: its C class when the extension is there (public API).
-_PSYCOPG_LOADER = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
+# psycopg's own loader for the type: its C class when the extension is there, else its Python
+# one (public API; psycopg always registers one for timestamptz).
+_registered = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
+assert _registered is not None
+_PSYCOPG_LOADER: type[Loader] = _registered
 
 
-class TzLoader(TimestamptzLoader):
+class TzLoader(adapt.Loader):
     """Django's ``BaseTzLoader``, parsing with psycopg's own (C) loader."""
 
     timezone: Any = None
 
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        self._parse = (_PSYCOPG_LOADER or TimestamptzLoader)(oid, context).load
+        self._parse = _PSYCOPG_LOADER(oid, context).load
 
     def load(self, data: Any) -> Any:
         return self._parse(data).replace(tzinfo=self.timezone)
@@ -56,7 +59,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         if "context" in params:
-            from django.conf import settings
-
             params["context"] = adapters_template(settings.USE_TZ, self.timezone)
         return params
