@@ -201,7 +201,7 @@ def count_timeouts(topo: Topology, batch: str) -> int:
 
 
 def settle(pids: list[int], limit: float) -> float:
-    """Wait until the servers are idle (below 15% of a core for 1 s); returns the seconds waited.
+    """Wait until each process is idle (below 15% of a core for 1 s); returns the seconds waited.
 
     After many sockets connect, each connect's presence.changed may still fan out for a while; a
     rate phase started before that would measure the backlog, not the path.
@@ -209,13 +209,17 @@ def settle(pids: list[int], limit: float) -> float:
     import psutil
 
     procs = [psutil.Process(p) for p in pids]
+
+    def used() -> list[float]:
+        return [p.cpu_times().user + p.cpu_times().system for p in procs]
+
     t0 = time.monotonic()
     quiet = 0
     while time.monotonic() - t0 < limit and quiet < 2:
-        before = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+        before = used()
         time.sleep(0.5)
-        used = sum(p.cpu_times().user + p.cpu_times().system for p in procs) - before
-        quiet = quiet + 1 if used / 0.5 < 0.15 * len(procs) else 0
+        busy = max((b - a for a, b in zip(before, used(), strict=True)), default=0.0)
+        quiet = quiet + 1 if busy / 0.5 < 0.15 else 0
     return round(time.monotonic() - t0, 1)
 
 
