@@ -120,7 +120,7 @@ def markdown(res: Results, machine: str, started: str, secs: float) -> str:
         "",
         "**Full call cycles** (scenario 2: invite, ring, `call.ack` confirmed, accept, end; "
         "closed loop, one REST client per user; CPU in % of one core over the phase, which starts "
-        "once the servers are quiet after the phase before).",
+        "once the servers and the timer worker are quiet after the phase before).",
         "",
         *table(
             "topology|pairs|seconds|cycles|cycles/s|cycle p50 ms|cycle p99 ms|errors|CPU %",
