@@ -211,10 +211,8 @@ def call_cycles(stage: Stage, res: Results, pair_base: int) -> None:
         ]
         for k in range(plan.cycle_pairs)
     ]
-    # The phase before leaves work behind: closing the idle sockets costs server A seconds of a
-    # full core (the cancelled calls, the disconnects), then the timer worker a second or more
-    # (their presence graces), all of which the cycles' meter counted as theirs until the
-    # twelfth round of issue 9.
+    # The phase before leaves work behind (its cancels and disconnects on the servers, then the
+    # presence graces they start on the timer worker): the meter must not count it as cycles'.
     busy = [s.pid for s in stage.servers] + ([stage.worker.pid] if stage.worker else [])
     settle_s = settle(busy, plan.settle)
     client = Client(f"{topo.name}-cycles")

@@ -203,8 +203,10 @@ def count_timeouts(topo: Topology, batch: str) -> int:
 def settle(pids: list[int], limit: float) -> float:
     """Wait until each process is idle (below 15% of a core for 1 s); returns the seconds waited.
 
-    After many sockets connect, each connect's presence.changed may still fan out for a while; a
-    rate phase started before that would measure the backlog, not the path.
+    After many sockets connect, each connect's presence.changed may still fan out for a while,
+    and after they close, their disconnects and presence graces; a phase started before that
+    would measure the backlog, not the path. Each process must be quiet: one busy process beside
+    idle ones is still a backlog.
     """
     import psutil
 
